@@ -1,0 +1,145 @@
+"""The ``voxagent`` command: serve, simulate a phone call, or do both (demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from voxagent.settings import SettingsError, load_settings
+from voxagent.telemetry.logging import configure_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _settings_or_exit(**overrides: object) -> object:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(f"voxagent: configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (PORT, default 3000)")] = None,
+) -> None:
+    """Run the server until SIGTERM/SIGINT (active calls get a grace period)."""
+    from voxagent.server import build_server
+    from voxagent.settings import Settings
+
+    settings = _settings_or_exit()
+    assert isinstance(settings, Settings)
+    configure_logging(settings.log_level)
+    server, _ = build_server(settings, host or settings.host, port or settings.port)
+    _run(server.serve())
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="The server's media-stream WebSocket")] = (
+        "ws://127.0.0.1:3000/stream/media"
+    ),
+    say: Annotated[
+        list[str] | None, typer.Option("--say", help="A caller utterance (repeat for several)")
+    ] = None,
+    barge_in: Annotated[bool, typer.Option(help="Talk over the agent's first answer")] = False,
+    codec: Annotated[str, typer.Option(help="PCMU or PCMA")] = "PCMU",
+    wav: Annotated[Path | None, typer.Option(help="Write a stereo WAV of the call")] = Path(
+        "simulated-call.wav"
+    ),
+) -> None:
+    """Place one simulated phone call (Telnyx media-stream protocol) and print the dialogue."""
+    from voxagent.simulator.caller import DEFAULT_SCRIPT, simulate_call
+
+    configure_logging("warning")
+
+    async def main() -> None:
+        result = await simulate_call(
+            url,
+            list(say) if say else list(DEFAULT_SCRIPT),
+            encoding=codec.upper(),
+            barge_in=barge_in,
+            wav_path=str(wav) if wav else None,
+            on_event=lambda line: typer.echo(line),
+        )
+        typer.echo("")
+        typer.echo(result.format_dialogue())
+        if wav:
+            typer.echo(f"recording: {wav}")
+
+    try:
+        _run(main())
+    except OSError as exc:
+        typer.echo(f"voxagent: cannot reach {url}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    barge_in: Annotated[bool, typer.Option(help="The caller also interrupts the agent")] = False,
+) -> None:
+    """Start the server, place one simulated call against it, print it, keep serving."""
+    from voxagent.server import build_server
+    from voxagent.settings import Settings
+    from voxagent.simulator.caller import DEFAULT_SCRIPT, simulate_call
+
+    settings = _settings_or_exit()
+    assert isinstance(settings, Settings)
+    configure_logging(settings.log_level)
+    bind_port = port or settings.port
+    server, fastapi_app = build_server(settings, host or settings.host, bind_port)
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                await serving
+                return
+            await asyncio.sleep(0.05)
+        typer.echo("\n=== placing a simulated phone call (offline: PocketSphinx, Piper, María) ===")
+        runtime = fastapi_app.state.runtime
+        result = await simulate_call(
+            f"ws://127.0.0.1:{bind_port}/stream/media",
+            list(DEFAULT_SCRIPT),
+            barge_in=barge_in,
+            tts=runtime.services.tts,
+            wav_path="simulated-call.wav",
+            on_event=lambda line: typer.echo(f"  {line}"),
+        )
+        typer.echo("")
+        typer.echo(result.format_dialogue())
+        typer.echo(
+            f"\nThe server keeps serving on port {bind_port}: "
+            f"try `voxagent simulate --url ws://127.0.0.1:{bind_port}/stream/media --barge-in` "
+            "in another terminal. Ctrl-C to stop."
+        )
+        await serving
+
+    _run(main())
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

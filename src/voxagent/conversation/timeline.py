@@ -1,0 +1,68 @@
+"""Where the time of each turn went, from the caller's last word to the agent's first sound.
+
+Timestamps are ``time.monotonic()`` seconds; the derived numbers are milliseconds relative
+to the caller's end of speech, which is what a caller experiences as "response time".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+MARKS = (
+    "speech_end",
+    "stt_final",
+    "agent_first_text",
+    "tts_first_audio",
+    "first_audio_sent",
+    "interrupted_at",
+)
+
+
+@dataclass(slots=True)
+class TurnTimeline:
+    index: int
+    user_text: str = ""
+    agent_text: str = ""
+    started_at: float = field(default_factory=time.monotonic)
+    speech_end: float | None = None
+    stt_final: float | None = None
+    agent_first_text: float | None = None
+    tts_first_audio: float | None = None
+    first_audio_sent: float | None = None
+    interrupted_at: float | None = None
+    interrupted: bool = False
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        """Record ``name`` once; later repeats keep the first time (it is the one that counts)."""
+        if name not in MARKS:
+            raise ValueError(f"unknown timeline mark {name!r}")
+        if getattr(self, name) is None:
+            setattr(self, name, time.monotonic() if at is None else at)
+
+    def _ms_since_origin(self, name: str) -> float | None:
+        value = getattr(self, name)
+        origin = self.speech_end if self.speech_end is not None else self.started_at
+        return None if value is None else round((value - origin) * 1000, 1)
+
+    @property
+    def response_ms(self) -> float | None:
+        """Caller speech end (or turn start, for the greeting) → first agent audio sent."""
+        return self._ms_since_origin("first_audio_sent")
+
+    def latencies(self) -> dict[str, float | None]:
+        """Each mark in ms from the caller's end of speech (the greeting: from call start)."""
+        return {f"{name}_ms": self._ms_since_origin(name) for name in MARKS[1:]}
+
+    def as_record(self) -> dict[str, object]:
+        record: dict[str, object] = {
+            "turn": self.index,
+            "user_text": self.user_text,
+            "agent_text": self.agent_text,
+            "interrupted": self.interrupted,
+        }
+        record.update(self.latencies())
+        return record
+
+    def raw(self) -> dict[str, object]:
+        return asdict(self)

@@ -1,0 +1,197 @@
+"""The asyncio edge of a Telnyx media stream: a WebSocket in, a ``Call`` out.
+
+All wire parsing lives in ``media_protocol`` (pure); this module only moves bytes, decodes
+G.711 in the codec Telnyx announced in ``start``, and encodes our audio in the same codec.
+A malformed frame is logged and dropped: a single bad message never ends a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from voxagent.agents.base import CallContext
+from voxagent.audio.g711 import G711Codec, UnsupportedEncoding, codec_for
+from voxagent.conversation.call import Call
+from voxagent.telephony.telnyx import media_protocol as proto
+
+if TYPE_CHECKING:
+    from voxagent.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_UNSUPPORTED_DATA = 1003
+MALFORMED_LOG_EVERY = 50
+"""Log the first malformed frame and then one in fifty, so a broken peer cannot flood the log."""
+
+
+class TelnyxMediaChannel:
+    """Speaks our side of the stream: media in the call's codec, marks, clear."""
+
+    sample_rate = 8000
+
+    def __init__(self, ws: WebSocket, codec: G711Codec, stream_id: str) -> None:
+        self._ws = ws
+        self._codec = codec
+        self._stream_id = stream_id
+        self.frames_sent = 0
+        self.closed = False
+
+    async def _send(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+
+    async def send_audio(self, pcm: np.ndarray) -> None:
+        self.frames_sent += 1
+        await self._send(proto.media_message(self._codec.encode(pcm), self._stream_id))
+
+    async def send_mark(self, name: str) -> None:
+        await self._send(proto.mark_message(name, self._stream_id))
+
+    async def clear(self) -> None:
+        await self._send(proto.clear_message(self._stream_id))
+
+    async def hangup(self, reason: str) -> None:
+        # Without Call Control credentials the only way to end a stream-only call is to
+        # close the socket; with them, the call-control layer also hangs up the leg.
+        if self.closed:
+            return
+        self.closed = True
+        if self._ws.application_state == WebSocketState.CONNECTED:
+            try:
+                await self._ws.close(1000, reason[:100])
+            except (RuntimeError, OSError):
+                pass
+
+    async def transfer(self, to: str | None) -> None:
+        log.info("stream %s: transfer to %s requested", self._stream_id, to or "a person")
+        await self.hangup("transferred")
+
+
+class MediaStreamSession:
+    """One WebSocket from Telnyx, from ``connected`` to ``stop``."""
+
+    def __init__(self, ws: WebSocket, runtime: Runtime) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        self.call: Call | None = None
+        self.codec: G711Codec | None = None
+        self.channel: TelnyxMediaChannel | None = None
+        self.malformed = 0
+
+    async def run(self) -> None:
+        if self.runtime.draining:
+            await self.ws.close(CLOSE_TRY_AGAIN_LATER, "shutting down")
+            return
+        await self.ws.accept()
+        try:
+            await self._receive_loop()
+        finally:
+            await self._finish()
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes") or b""
+            try:
+                event = proto.parse_message(raw)
+            except proto.MalformedMessage as exc:
+                self._malformed(exc)
+                continue
+            if await self._handle(event) is False:
+                return
+            if self.call is not None and self.call.ended:
+                return
+
+    def _malformed(self, exc: proto.MalformedMessage) -> None:
+        self.malformed += 1
+        self.runtime.metrics.malformed_messages += 1
+        if self.malformed == 1 or self.malformed % MALFORMED_LOG_EVERY == 0:
+            log.warning("media stream: dropped malformed message (%d so far): %s", self.malformed, exc)
+
+    async def _handle(self, event: proto.TelnyxEvent) -> bool:
+        if isinstance(event, proto.Media):
+            if self.call is None or self.codec is None:
+                self._malformed(proto.MalformedMessage("media before start"))
+            elif event.track == "inbound":
+                self.call.push_audio(self.codec.decode(event.payload))
+            return True
+        if isinstance(event, proto.Start):
+            return await self._start(event)
+        if isinstance(event, proto.Mark):
+            if self.call is not None:
+                self.call.mark_played(event.name)
+        elif isinstance(event, proto.Stop):
+            if self.call is not None:
+                await self.call.end("caller_hangup")
+            return False
+        elif isinstance(event, proto.Dtmf):
+            log.info("call %s: DTMF %s", self.call.call_id if self.call else "?", event.digit)
+        elif isinstance(event, proto.StreamError):
+            log.warning("media stream error %s %s: %s", event.code, event.title, event.detail)
+        return True
+
+    async def _start(self, start: proto.Start) -> bool:
+        if self.call is not None:
+            self._malformed(proto.MalformedMessage("second start on one stream"))
+            return True
+        try:
+            self.codec = codec_for(start.encoding)
+        except UnsupportedEncoding as exc:
+            log.error("media stream %s refused: %s", start.stream_id, exc)
+            await self.ws.close(CLOSE_UNSUPPORTED_DATA, "unsupported media_format")
+            return False
+        if start.sample_rate != 8000:
+            log.error("media stream %s refused: %d Hz", start.stream_id, start.sample_rate)
+            await self.ws.close(CLOSE_UNSUPPORTED_DATA, "unsupported sample_rate")
+            return False
+        stream_id = start.stream_id or uuid.uuid4().hex
+        call_id = start.call_control_id or stream_id
+        self.channel = TelnyxMediaChannel(self.ws, self.codec, stream_id)
+        context = CallContext(
+            call_id=call_id,
+            caller=start.from_number,
+            callee=start.to_number,
+            language=self.runtime.settings.effective_language,
+        )
+        self.call = await self.runtime.open_call(context, self.channel, mode="media_stream")
+        log.info(
+            "call %s: media stream %s started (%s, from %s to %s)",
+            call_id, stream_id, self.codec.name, start.from_number, start.to_number,
+        )
+        return True
+
+    async def _finish(self) -> None:
+        call = self.call
+        if call is not None:
+            if not call.ended:
+                await call.end("caller_hangup")
+            await self.runtime.close_call(call)
+        if self.channel is not None:
+            await self.channel.hangup("done")
+        elif self.ws.application_state == WebSocketState.CONNECTED:
+            try:
+                await self.ws.close(1000)
+            except (RuntimeError, OSError):
+                pass
+
+
+async def media_stream_endpoint(ws: WebSocket) -> None:
+    runtime: Runtime = ws.app.state.runtime
+    await MediaStreamSession(ws, runtime).run()

@@ -1,0 +1,52 @@
+import pytest
+
+from voxagent.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in ("LANGUAGE", "TELNYX_TRANSCRIPTION_LANG", "STT_PROVIDER", "PORT", "TTS_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_are_the_offline_stack() -> None:
+    s = load_settings()
+    assert (s.stt_provider, s.llm_provider, s.tts_provider) == ("pocketsphinx", "scripted", "piper")
+    assert s.port == 3000
+    assert s.database_url.startswith("sqlite")
+    assert s.use_media_streams is True
+
+
+def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "4100")
+    monkeypatch.setenv("USE_MEDIA_STREAMS", "false")
+    s = load_settings()
+    assert s.port == 4100 and s.use_media_streams is False
+
+
+def test_spanish_with_only_the_english_offline_recognizer_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELNYX_TRANSCRIPTION_LANG", "es")
+    with pytest.raises(SettingsError, match=r"TELNYX_TRANSCRIPTION_LANG=es .*STT_PROVIDER"):
+        load_settings()
+    with pytest.raises(SettingsError, match=r"^LANGUAGE=es"):
+        load_settings(language="es")
+
+
+def test_malformed_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "not-a-port")
+    with pytest.raises(SettingsError, match="^PORT"):
+        load_settings()
+
+
+def test_unknown_provider_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TTS_PROVIDER", "espeak")
+    with pytest.raises(SettingsError, match="TTS_PROVIDER='espeak'"):
+        load_settings()
+
+
+def test_missing_key_is_named() -> None:
+    with pytest.raises(SettingsError, match="DEEPGRAM_API_KEY"):
+        load_settings(stt_provider="deepgram")
