@@ -1,0 +1,34 @@
+"""Which Silero back-end costs less per 32 ms window? (It decides the default VAD_ENGINE.)
+
+    .venv/bin/python bench/vad_engines.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from voxagent.audio.vad import load_vad
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    print(f"{'engine':>12} {'rate':>6} {'µs / window':>12} {'% core while speaking':>22}")
+    for engine in ("silero-lite", "pysilero"):
+        for rate in (8000, 16000):
+            vad = load_vad(engine, rate)
+            window = (rng.standard_normal(vad.window_samples) * 3000).astype(np.int16)
+            for _ in range(20):
+                vad(window)
+            n = 300
+            start = time.perf_counter()
+            for _ in range(n):
+                vad(window)
+            per = (time.perf_counter() - start) / n
+            window_s = vad.window_samples / rate
+            print(f"{engine:>12} {rate:>6} {per * 1e6:>12.0f} {100 * per / window_s:>22.2f}")
+
+
+if __name__ == "__main__":
+    main()
