@@ -20,10 +20,10 @@ import numpy as np
 import websockets
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _server import ServerProcess, running_server  # noqa: E402
+from _server import ServerProcess, running_server
 
-from voxagent.audio.g711 import codec_for  # noqa: E402
-from voxagent.telephony.telnyx import media_protocol as proto  # noqa: E402
+from voxagent.audio.g711 import codec_for
+from voxagent.telephony.telnyx import media_protocol as proto
 
 
 def line_noise_frames(n: int) -> list[bytes]:
@@ -40,8 +40,11 @@ async def idle_line(url: str, stop_at: float, frames: list[bytes]) -> int:
         await ws.send(proto.connected_message())
         await ws.send(
             proto.start_message(
-                stream_id, f"v3:{uuid.uuid4().hex}", call_session_id=str(uuid.uuid4()),
-                from_number="+15550001111", to_number="+15550002222",
+                stream_id,
+                f"v3:{uuid.uuid4().hex}",
+                call_session_id=str(uuid.uuid4()),
+                from_number="+15550001111",
+                to_number="+15550002222",
             )
         )
 
@@ -56,7 +59,10 @@ async def idle_line(url: str, stop_at: float, frames: list[bytes]) -> int:
             payload = frames[sent % len(frames)]
             await ws.send(
                 proto.inbound_media_message(
-                    stream_id, payload, chunk=sent + 1, timestamp=sent * 20,
+                    stream_id,
+                    payload,
+                    chunk=sent + 1,
+                    timestamp=sent * 20,
                     sequence_number=sent + 2,
                 )
             )
@@ -66,7 +72,9 @@ async def idle_line(url: str, stop_at: float, frames: list[bytes]) -> int:
     return sent
 
 
-async def measure(server: ServerProcess, calls: int, seconds: float, settle: float) -> dict[str, float]:
+async def measure(
+    server: ServerProcess, calls: int, seconds: float, settle: float
+) -> dict[str, float]:
     frames = line_noise_frames(50)
     rss_before = server.rss_mb()
     loop = asyncio.get_running_loop()
@@ -89,12 +97,15 @@ async def measure(server: ServerProcess, calls: int, seconds: float, settle: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 50, 100])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=8.0)
     args = parser.parse_args()
-    print(f"{'calls':>6} {'server CPU % core':>18} {'% core / call':>14} {'MB / call':>10} {'frames/s in':>12}")
+    header = ("calls", "server CPU % core", "% core / call", "MB / call", "frames/s in")
+    print("{:>6} {:>18} {:>14} {:>10} {:>12}".format(*header))
     for n in args.calls:
         with running_server() as server:
             row = asyncio.run(measure(server, n, args.seconds, args.settle))

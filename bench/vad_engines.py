@@ -1,6 +1,6 @@
 """Which Silero back-end costs less per 32 ms window? (It decides the default VAD_ENGINE.)
 
-    .venv/bin/python bench/vad_engines.py
+.venv/bin/python bench/vad_engines.py
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ class Runtime:
         self.db: Database
         self.book: AppointmentBook
         self.records: CallRecordStore
+        self._no_calls = asyncio.Event()
+        self._no_calls.set()
         self._vad_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
 
     # ------------------------------------------------------------ lifecycle
@@ -78,8 +80,14 @@ class Runtime:
         )
         log.info(
             "ready in %.1f s: stt=%s llm=%s tts=%s vad=%s persona=%s language=%s db=%s",
-            time.perf_counter() - t0, stt.name, s.llm_provider, tts.name, s.vad_engine,
-            s.persona, s.effective_language, self.db.safe_url,
+            time.perf_counter() - t0,
+            stt.name,
+            s.llm_provider,
+            tts.name,
+            s.vad_engine,
+            s.persona,
+            s.effective_language,
+            self.db.safe_url,
         )
 
     async def _start_stt(self) -> PocketSphinxRecognizer:
@@ -101,18 +109,16 @@ class Runtime:
         self.draining = True
         if self.calls:
             log.info("draining: %d active call(s), up to %.0f s", len(self.calls), grace_seconds)
-        deadline = time.monotonic() + grace_seconds
-        while self.calls and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_calls.wait(), grace_seconds)
         remaining = list(self.calls.values())
         if not remaining:
             return
         line = self.persona.line("shutdown", self.settings.effective_language)
         for call in remaining:
             call.say_and_end(_say_then_end(line))
-        end = time.monotonic() + 10
-        while self.calls and time.monotonic() < end:
-            await asyncio.sleep(0.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_calls.wait(), 10)
 
     # ---------------------------------------------------------------- calls
     async def open_call(self, context: CallContext, channel: Channel, *, mode: str) -> Call:
@@ -120,8 +126,11 @@ class Runtime:
         agent = ScriptedReceptionist(self.persona, tools, context)
         call = Call(context.call_id, channel, agent, self.services, on_turn=self._on_turn)
         self.calls[call.call_id] = call
+        self._no_calls.clear()
         self._call_meta[call.call_id] = {
-            "from": context.caller, "to": context.callee, "mode": mode,
+            "from": context.caller,
+            "to": context.callee,
+            "mode": mode,
             "language": context.language,
         }
         self._started_wall[call.call_id] = datetime.now(UTC)
@@ -133,6 +142,8 @@ class Runtime:
     async def close_call(self, call: Call) -> None:
         if self.calls.pop(call.call_id, None) is None:
             return
+        if not self.calls:
+            self._no_calls.set()
         self.metrics.calls_ended += 1
         self.metrics.barge_ins += call.barge_ins
         self.metrics.dropped_frames += call.dropped_frames
@@ -173,7 +184,9 @@ class Runtime:
             "uptime_seconds": round(time.monotonic() - self.started_at, 1),
             "active_calls": len(self.calls),
             "providers": {
-                "stt": s.stt_provider, "llm": s.llm_provider, "tts": s.tts_provider,
+                "stt": s.stt_provider,
+                "llm": s.llm_provider,
+                "tts": s.tts_provider,
                 "vad": s.vad_engine,
             },
             "persona": s.persona,

@@ -123,7 +123,9 @@ class Settings(BaseSettings):
         if self.llm_provider in {"anthropic", "claude"} and not self.claude_api_key:
             raise SettingsError("LLM_PROVIDER=anthropic needs CLAUDE_API_KEY")
         if self.barge_in_min_ms > self.end_of_turn_silence_ms * 4:
-            raise SettingsError("BARGE_IN_MIN_MS is implausibly long next to END_OF_TURN_SILENCE_MS")
+            raise SettingsError(
+                "BARGE_IN_MIN_MS is implausibly long next to END_OF_TURN_SILENCE_MS"
+            )
         not_yet = {"deepgram"} & set(self.stt_provider.split(","))
         not_yet |= {"elevenlabs", "cartesia"} & set(self.tts_provider.split(","))
         not_yet |= {"anthropic", "claude", "openai"} & {self.llm_provider}

@@ -149,7 +149,9 @@ def executor() -> ThreadPoolExecutor:
     pool.shutdown()
 
 
-def make_call(texts: list[str], executor: ThreadPoolExecutor) -> tuple[Call, FakeChannel, EchoAgent]:
+def make_call(
+    texts: list[str], executor: ThreadPoolExecutor
+) -> tuple[Call, FakeChannel, EchoAgent]:
     channel = FakeChannel()
     agent = EchoAgent()
     services = CallServices(
@@ -164,14 +166,16 @@ def make_call(texts: list[str], executor: ThreadPoolExecutor) -> tuple[Call, Fak
     return call, channel, agent
 
 
-async def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: object, limit: float = 5.0) -> None:
+    deadline = time.monotonic() + limit
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.01)
 
 
-async def test_greeting_is_spoken_sentence_by_sentence_in_real_time(executor: ThreadPoolExecutor) -> None:
+async def test_greeting_is_spoken_sentence_by_sentence_in_real_time(
+    executor: ThreadPoolExecutor,
+) -> None:
     call, channel, _ = make_call([], executor)
     call.start()
     await wait_for(lambda: len(channel.marks) == 2 and call.state == CallState.LISTENING, 3)
@@ -184,7 +188,9 @@ async def test_greeting_is_spoken_sentence_by_sentence_in_real_time(executor: Th
     await call.end()
 
 
-async def test_a_caller_turn_gets_an_answer_and_latency_is_recorded(executor: ThreadPoolExecutor) -> None:
+async def test_a_caller_turn_gets_an_answer_and_latency_is_recorded(
+    executor: ThreadPoolExecutor,
+) -> None:
     call, channel, _ = make_call(["book a visit"], executor)
     call.start()
     await wait_for(lambda: call.state == CallState.LISTENING and len(channel.marks) == 2)
@@ -198,7 +204,9 @@ async def test_a_caller_turn_gets_an_answer_and_latency_is_recorded(executor: Th
     await call.end()
 
 
-async def test_barge_in_stops_the_agent_and_keeps_only_what_was_heard(executor: ThreadPoolExecutor) -> None:
+async def test_barge_in_stops_the_agent_and_keeps_only_what_was_heard(
+    executor: ThreadPoolExecutor,
+) -> None:
     call, channel, agent = make_call(["tell me everything", "stop"], executor)
     call.start()
     await wait_for(lambda: call.state == CallState.LISTENING and len(channel.marks) == 2)

@@ -37,7 +37,7 @@ def test_spanish_with_only_the_english_offline_recognizer_names_the_setting(
 
 def test_malformed_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORT", "not-a-port")
-    with pytest.raises(SettingsError, match="^PORT"):
+    with pytest.raises(SettingsError, match=r"^PORT"):
         load_settings()
 
 

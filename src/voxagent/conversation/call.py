@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -166,6 +166,7 @@ class Call:
         self._stt_stream: TranscriptionStream | None = None
         self._respond_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._turn_index = itertools.count()
         self._mark_ids = itertools.count(1)
         self._playing: _Segment | None = None
@@ -225,7 +226,13 @@ class Call:
                 await self._interrupt(reason="server")
             self._start_response(actions, self._new_turn())
 
-        asyncio.create_task(cut_in(), name=f"cut-in-{self.call_id}")
+        self._spawn(cut_in(), f"cut-in-{self.call_id}")
+
+    def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
+        """A short-lived task the call keeps a reference to (and cancels when it ends)."""
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def wait(self) -> None:
         await self._ended.wait()
@@ -239,7 +246,7 @@ class Call:
         if self.outcome == "in_progress":
             self.outcome = outcome
         current = asyncio.current_task()
-        for task in [*self._tasks, self._respond_task]:
+        for task in [*self._tasks, *self._background, self._respond_task]:
             if task is not None and task is not current and not task.done():
                 task.cancel()
         if self._stt_stream is not None:
@@ -280,10 +287,7 @@ class Call:
                     self._on_speech_started()
                 elif isinstance(event, SpeechStopped):
                     self._on_speech_stopped(event)
-                if (
-                    self._turns.run_ms >= self.config.barge_in_min_ms
-                    and self._agent_has_floor()
-                ):
+                if self._turns.run_ms >= self.config.barge_in_min_ms and self._agent_has_floor():
                     await self._barge_in()
 
     def _agent_has_floor(self) -> bool:
@@ -295,9 +299,7 @@ class Call:
     def _on_speech_started(self) -> None:
         if self._stt_stream is not None:
             self._stt_stream.abort()
-        self._stt_stream = self.services.stt.open_stream(
-            self.channel.sample_rate, self._interim
-        )
+        self._stt_stream = self.services.stt.open_stream(self.channel.sample_rate, self._interim)
         for chunk in self._pre_roll:
             self._stt_stream.feed(chunk)
 
@@ -311,7 +313,7 @@ class Call:
         if stream is None:
             return
         speech_end = time.monotonic() - event.silence_ms / 1000
-        asyncio.create_task(self._complete_turn(stream, speech_end), name=f"stt-{self.call_id}")
+        self._spawn(self._complete_turn(stream, speech_end), f"stt-{self.call_id}")
 
     async def _complete_turn(self, stream: TranscriptionStream, speech_end: float) -> None:
         text = await stream.finish()

@@ -11,8 +11,31 @@ import re
 
 _ABBREVIATIONS = frozenset(
     {
-        "dr", "mr", "mrs", "ms", "sr", "sra", "srta", "st", "av", "ave", "no", "vs", "etc",
-        "a.m", "p.m", "e.g", "i.e", "approx", "min", "max", "tel", "dept", "jr", "lic", "ing",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "sr",
+        "sra",
+        "srta",
+        "st",
+        "av",
+        "ave",
+        "no",
+        "vs",
+        "etc",
+        "a.m",
+        "p.m",
+        "e.g",
+        "i.e",
+        "approx",
+        "min",
+        "max",
+        "tel",
+        "dept",
+        "jr",
+        "lic",
+        "ing",
     }
 )
 _END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[\n]+")

@@ -7,6 +7,7 @@ A malformed frame is logged and dropped: a single bad message never ends a call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from typing import TYPE_CHECKING
@@ -67,10 +68,8 @@ class TelnyxMediaChannel:
             return
         self.closed = True
         if self._ws.application_state == WebSocketState.CONNECTED:
-            try:
+            with contextlib.suppress(RuntimeError, OSError):
                 await self._ws.close(1000, reason[:100])
-            except (RuntimeError, OSError):
-                pass
 
     async def transfer(self, to: str | None) -> None:
         log.info("stream %s: transfer to %s requested", self._stream_id, to or "a person")
@@ -123,7 +122,9 @@ class MediaStreamSession:
         self.malformed += 1
         self.runtime.metrics.malformed_messages += 1
         if self.malformed == 1 or self.malformed % MALFORMED_LOG_EVERY == 0:
-            log.warning("media stream: dropped malformed message (%d so far): %s", self.malformed, exc)
+            log.warning(
+                "media stream: dropped malformed message (%d so far): %s", self.malformed, exc
+            )
 
     async def _handle(self, event: proto.TelnyxEvent) -> bool:
         if isinstance(event, proto.Media):
@@ -173,7 +174,11 @@ class MediaStreamSession:
         self.call = await self.runtime.open_call(context, self.channel, mode="media_stream")
         log.info(
             "call %s: media stream %s started (%s, from %s to %s)",
-            call_id, stream_id, self.codec.name, start.from_number, start.to_number,
+            call_id,
+            stream_id,
+            self.codec.name,
+            start.from_number,
+            start.to_number,
         )
         return True
 
@@ -186,10 +191,8 @@ class MediaStreamSession:
         if self.channel is not None:
             await self.channel.hangup("done")
         elif self.ws.application_state == WebSocketState.CONNECTED:
-            try:
+            with contextlib.suppress(RuntimeError, OSError):
                 await self.ws.close(1000)
-            except (RuntimeError, OSError):
-                pass
 
 
 async def media_stream_endpoint(ws: WebSocket) -> None:
