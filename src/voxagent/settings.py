@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     """Conversation language; unset means the one of TELNYX_TRANSCRIPTION_LANG."""
     vad_engine: Literal["silero-lite", "pysilero"] = "silero-lite"
     vad_threshold: float = Field(0.5, gt=0, lt=1)
-    end_of_turn_silence_ms: int = Field(700, ge=100, le=5000)
+    end_of_turn_silence_ms: int = Field(600, ge=100, le=5000)
     min_speech_ms: int = Field(120, ge=20, le=2000)
     barge_in_min_ms: int = Field(200, ge=40, le=3000)
     max_history_messages: int = Field(50, ge=2, le=1000)

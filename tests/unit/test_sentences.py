@@ -53,3 +53,11 @@ def test_no_text_is_lost_however_it_is_fragmented(fragments: list[str]) -> None:
     joined_in = "".join("".join(fragments).split())
     joined_out = "".join("".join(out).split())
     assert joined_out == joined_in
+
+
+def test_colon_before_a_space_is_a_cut_but_not_inside_a_time() -> None:
+    assert split_sentences("Let me confirm: Max on Monday at 10:30 AM. Shall I book it?") == [
+        "Let me confirm:",
+        "Max on Monday at 10:30 AM.",
+        "Shall I book it?",
+    ]

@@ -270,12 +270,15 @@ def test_dialogue_lists_turns_and_latency() -> None:
         Turn("agent", "", timed_out=True),
     ]
     result.greeting_ms = 400.0
+    result.unplayed_at_end_s = 1.5
     text = result.format_dialogue()
     assert "caller: book a visit" in text
     assert "agent: sure (response 812 ms, interrupted)" in text
     assert "agent: (no reply)" in text
     assert result.response_times_ms == [812.0]  # the greeting is reported separately
     assert "greeting 400 ms" in text and "p50 812 ms" in text
+    assert "1.5 s of agent audio still queued" in text
+    assert "hung up by agent" in text
 
 
 def test_wav_has_caller_left_and_agent_right(tmp_path: object) -> None:
@@ -294,3 +297,16 @@ def test_wav_has_caller_left_and_agent_right(tmp_path: object) -> None:
     assert rate == 8000 and pcm.shape == (480, 2)
     assert np.all(pcm[:160, 0] > 7000) and np.all(pcm[:320, 1] == 0)
     assert np.all(pcm[320:, 1] > 7000) and np.all(pcm[160:, 0] == 0)
+
+
+async def test_recognizer_child_process_round_trip() -> None:
+    """The PocketSphinx child answers one line per request and exits when closed."""
+    from voxagent.simulator.caller import _borrow_recognizer
+
+    codec = codec_for("PCMA")
+    async with _borrow_recognizer() as recognizer:
+        await recognizer.start()
+        silence = bytes([codec.silence_byte]) * 8000
+        assert await recognizer.recognize(codec, silence) == ""
+        assert await recognizer.recognize(codec, silence) == ""  # still in step
+    assert recognizer._proc is None

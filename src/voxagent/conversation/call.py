@@ -46,6 +46,10 @@ turn_log = logging.getLogger("voxagent.turns")
 
 FRAME_MS = 20
 PRE_ROLL_MS = 300
+STT_TRAILING_SILENCE_MS = 300
+"""Silence inside a turn beyond this is held back from the recognizer (and given to it only if
+speech resumes): PocketSphinx's accuracy drops sharply on long silent tails (measured:
+"my dog's name is luna" → "my dog when a woman" with 700 ms of trailing line noise)."""
 INBOUND_QUEUE_FRAMES = 250
 """Five seconds of caller audio; beyond that the loop is hopelessly behind and we drop."""
 
@@ -62,7 +66,7 @@ class CallState(StrEnum):
 class EngineConfig:
     vad_threshold: float = 0.5
     min_speech_ms: int = 120
-    end_of_turn_silence_ms: int = 700
+    end_of_turn_silence_ms: int = 600
     barge_in_min_ms: int = 200
     max_history_messages: int = 50
     max_call_seconds: int = 1800
@@ -164,6 +168,7 @@ class Call:
         self._inbound: asyncio.Queue[np.ndarray] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
         self._outbox: asyncio.Queue[_OutboxItem] = asyncio.Queue()
         self._stt_stream: TranscriptionStream | None = None
+        self._held: list[np.ndarray] = []
         self._respond_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
@@ -274,7 +279,7 @@ class Call:
             pcm = await self._inbound.get()
             self._pre_roll.append(pcm)
             if self._stt_stream is not None:
-                self._stt_stream.feed(pcm)
+                self._feed_recognizer(pcm)
             for window in self._vad.windows(pcm):
                 if self._vad.is_quiet(window):
                     probability = 0.0
@@ -290,6 +295,16 @@ class Call:
                 if self._turns.run_ms >= self.config.barge_in_min_ms and self._agent_has_floor():
                     await self._barge_in()
 
+    def _feed_recognizer(self, pcm: np.ndarray) -> None:
+        assert self._stt_stream is not None
+        if self._turns.silence_ms >= STT_TRAILING_SILENCE_MS:
+            self._held.append(pcm)
+            return
+        for chunk in self._held:
+            self._stt_stream.feed(chunk)
+        self._held.clear()
+        self._stt_stream.feed(pcm)
+
     def _agent_has_floor(self) -> bool:
         """The agent is thinking, sending, or its last audio is still playing out."""
         responding = self._respond_task is not None and not self._respond_task.done()
@@ -300,6 +315,7 @@ class Call:
         if self._stt_stream is not None:
             self._stt_stream.abort()
         self._stt_stream = self.services.stt.open_stream(self.channel.sample_rate, self._interim)
+        self._held.clear()
         for chunk in self._pre_roll:
             self._stt_stream.feed(chunk)
 
@@ -310,12 +326,16 @@ class Call:
 
     def _on_speech_stopped(self, event: SpeechStopped) -> None:
         stream, self._stt_stream = self._stt_stream, None
+        self._held.clear()
         if stream is None:
             return
-        speech_end = time.monotonic() - event.silence_ms / 1000
-        self._spawn(self._complete_turn(stream, speech_end), f"stt-{self.call_id}")
+        now = time.monotonic()
+        speech_end = now - event.silence_ms / 1000
+        self._spawn(self._complete_turn(stream, speech_end, now), f"stt-{self.call_id}")
 
-    async def _complete_turn(self, stream: TranscriptionStream, speech_end: float) -> None:
+    async def _complete_turn(
+        self, stream: TranscriptionStream, speech_end: float, end_of_turn: float
+    ) -> None:
         text = await stream.finish()
         if self._ended.is_set():
             return
@@ -324,6 +344,7 @@ class Call:
             return
         turn = self._new_turn()
         turn.speech_end = speech_end
+        turn.end_of_turn = end_of_turn
         turn.mark("stt_final")
         turn.user_text = text
         self.history.add_user(text)

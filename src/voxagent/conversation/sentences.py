@@ -38,7 +38,9 @@ _ABBREVIATIONS = frozenset(
         "ing",
     }
 )
-_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[\n]+")
+_END = re.compile(r"[.!?…:;]+[\"')\]]*(?=\s)|[\n]+")
+"""Sentence ends, plus ':' and ';' before a space: "Let me confirm: …" starts speaking sooner.
+A colon inside a time ("10:30") is not followed by a space, so it never cuts."""
 _MIN_CHARS = 2
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 MARKS = (
     "speech_end",
+    "end_of_turn",
     "stt_final",
     "agent_first_text",
     "tts_first_audio",
@@ -26,6 +27,8 @@ class TurnTimeline:
     agent_text: str = ""
     started_at: float = field(default_factory=time.monotonic)
     speech_end: float | None = None
+    end_of_turn: float | None = None
+    """When the silence window closed and the turn was declared over (endpointing cost)."""
     stt_final: float | None = None
     agent_first_text: float | None = None
     tts_first_audio: float | None = None

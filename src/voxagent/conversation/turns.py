@@ -48,6 +48,11 @@ class TurnDetector:
         self._silence_ms = 0.0
         self._speech_ms = 0.0
 
+    @property
+    def silence_ms(self) -> float:
+        """Silence so far inside the current turn (0 when not in a turn)."""
+        return self._silence_ms if self.speaking else 0.0
+
     def update(self, probability: float) -> TurnEvent | None:
         voiced = probability >= (self.release if self.speaking else self.threshold)
         if not self.speaking:

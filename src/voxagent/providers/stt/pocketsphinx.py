@@ -1,15 +1,17 @@
 """Offline English recognition with PocketSphinx (its US English model ships in the wheel).
 
-Decoders are heavy (tens of MB each) and only busy while someone speaks, so a call borrows
-one from a small pool for the length of an utterance instead of owning one: a hundred idle
-calls cost no decoder at all. Decoding runs in a dedicated thread pool, never on the loop.
+PocketSphinx's Python binding keeps the GIL while it decodes (we measured a 2 s event-loop
+stall for 3 s of audio decoded in a thread), so every decoder lives in its own worker
+*process*. Decoders are heavy and only busy while someone speaks, so a call borrows one for
+the length of an utterance instead of owning one: a hundred idle calls cost no decoder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,14 +23,38 @@ log = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
 BATCH_SECONDS = 0.16
-"""Decode in batches this long: fewer thread hops, interim results still ~6 per second."""
+"""Decode in batches this long: fewer process hops, interim results still ~6 per second."""
+
+_decoder: Any = None  # the one decoder of a worker process
 
 
-def _new_decoder() -> Any:
+def _init_worker() -> None:
+    global _decoder
     from pocketsphinx import Config, Decoder
 
-    config = Config(samprate=MODEL_RATE, loglevel="FATAL")
-    return Decoder(config)
+    _decoder = Decoder(Config(samprate=MODEL_RATE, loglevel="FATAL"))
+
+
+def _decode_batch(pcm: bytes, start: bool) -> str:
+    if start:
+        _decoder.start_utt()
+    if pcm:
+        _decoder.process_raw(pcm, False, False)
+    hyp = _decoder.hyp()
+    return hyp.hypstr if hyp is not None else ""
+
+
+def _end_utterance() -> str:
+    try:
+        _decoder.end_utt()
+    except RuntimeError:  # no utterance in progress
+        return ""
+    hyp = _decoder.hyp()
+    return hyp.hypstr if hyp is not None else ""
+
+
+def _ping() -> bool:
+    return _decoder is not None
 
 
 class PocketSphinxRecognizer:
@@ -36,56 +62,30 @@ class PocketSphinxRecognizer:
     languages = frozenset({"en"})
 
     def __init__(self, workers: int = 2) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
-        self._free: asyncio.Queue[Any] = asyncio.Queue()
-        self._created = 0
-        self._max = workers
-        self._lock = asyncio.Lock()
+        context = multiprocessing.get_context("spawn")
+        self._workers = [
+            ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker)
+            for _ in range(workers)
+        ]
+        self._free: asyncio.Queue[ProcessPoolExecutor] = asyncio.Queue()
+        for worker in self._workers:
+            self._free.put_nowait(worker)
 
     async def warm_up(self) -> None:
-        """Load one decoder before the first call so the first caller does not wait for it."""
-        decoder = await self._acquire()
-        self._release(decoder)
-
-    async def _acquire(self) -> Any:
-        async with self._lock:
-            if self._free.empty() and self._created < self._max:
-                self._created += 1
-                loop = asyncio.get_running_loop()
-                decoder = await loop.run_in_executor(self._executor, _new_decoder)
-                return decoder
-        return await self._free.get()
-
-    def _release(self, decoder: Any) -> None:
-        self._free.put_nowait(decoder)
-
-    async def run(self, fn: Any, *args: Any) -> Any:
+        """Start every worker and load its model before the first caller needs it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        await asyncio.gather(*(loop.run_in_executor(w, _ping) for w in self._workers))
 
     def open_stream(self, sample_rate: int, on_interim: InterimCallback) -> PocketSphinxStream:
         return PocketSphinxStream(self, sample_rate, on_interim)
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _decode_batch(decoder: Any, pcm: bytes, start: bool) -> str:
-    if start:
-        decoder.start_utt()
-    decoder.process_raw(pcm, False, False)
-    hyp = decoder.hyp()
-    return hyp.hypstr if hyp is not None else ""
-
-
-def _end(decoder: Any) -> str:
-    decoder.end_utt()
-    hyp = decoder.hyp()
-    return hyp.hypstr if hyp is not None else ""
+        for worker in self._workers:
+            worker.shutdown(wait=False, cancel_futures=True)
 
 
 class PocketSphinxStream:
-    """Audio goes into a queue; a task decodes it in batches with a borrowed decoder."""
+    """Audio goes into a list; a task decodes it in batches on a borrowed worker."""
 
     def __init__(
         self, recognizer: PocketSphinxRecognizer, sample_rate: int, on_interim: InterimCallback
@@ -122,8 +122,8 @@ class PocketSphinxStream:
         return b"".join(c.astype(np.int16, copy=False).tobytes() for c in chunks)
 
     async def _decode(self) -> str:
-        recognizer = self._recognizer
-        decoder = await recognizer._acquire()
+        free = self._recognizer._free
+        worker = await free.get()
         loop = asyncio.get_running_loop()
         started = False
         last_interim = ""
@@ -137,26 +137,22 @@ class PocketSphinxStream:
                     continue
                 pcm = self._take()
                 if pcm or not started:
-                    inflight = loop.run_in_executor(
-                        recognizer._executor, _decode_batch, decoder, pcm, not started
-                    )
+                    inflight = loop.run_in_executor(worker, _decode_batch, pcm, not started)
                     started = True
                     interim = await asyncio.shield(inflight)
                     if interim and interim != last_interim and not self._finished:
                         last_interim = interim
                         self._on_interim(interim)
                 if self._finished and not self._chunks:
-                    inflight = loop.run_in_executor(recognizer._executor, _end, decoder)
+                    inflight = loop.run_in_executor(worker, _end_utterance)
                     text: str = await asyncio.shield(inflight)
                     started = False
                     return text.strip()
         except asyncio.CancelledError:
-            # A decoder is not thread-safe: let the batch in flight finish, then close the
-            # utterance so the next borrower gets a clean decoder.
-            if inflight is not None and not inflight.done():
-                await asyncio.wait([inflight])
+            # The worker runs jobs in order; closing the utterance leaves the decoder clean
+            # for its next borrower.
             if started:
-                await loop.run_in_executor(recognizer._executor, _end, decoder)
+                await asyncio.shield(loop.run_in_executor(worker, _end_utterance))
             raise
         finally:
-            recognizer._release(decoder)
+            free.put_nowait(worker)

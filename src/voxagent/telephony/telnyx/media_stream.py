@@ -68,7 +68,7 @@ class TelnyxMediaChannel:
             return
         self.closed = True
         if self._ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError, OSError):
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await self._ws.close(1000, reason[:100])
 
     async def transfer(self, to: str | None) -> None:
@@ -191,7 +191,7 @@ class MediaStreamSession:
         if self.channel is not None:
             await self.channel.hangup("done")
         elif self.ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError, OSError):
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await self.ws.close(1000)
 
 
