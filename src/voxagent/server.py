@@ -22,14 +22,14 @@ log = logging.getLogger("voxagent.server")
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, grace_seconds: float) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, grace_seconds: float) -> None:
         super().__init__(config)
+        self.app = app
         self.grace_seconds = grace_seconds
         self._draining: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        app = self.config.loaded_app
-        runtime: Runtime | None = getattr(getattr(app, "state", None), "runtime", None)
+        runtime: Runtime | None = getattr(self.app.state, "runtime", None)
         if self._draining is not None or runtime is None or not self.started:
             super().handle_exit(sig, frame)
             return
@@ -64,4 +64,4 @@ def build_server(settings: Settings, host: str, port: int) -> tuple[DrainingServ
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    return DrainingServer(config, settings.shutdown_grace_seconds), app
+    return DrainingServer(config, app, settings.shutdown_grace_seconds), app

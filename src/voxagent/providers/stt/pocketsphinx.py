@@ -81,7 +81,7 @@ class PocketSphinxRecognizer:
 
     async def close(self) -> None:
         for worker in self._workers:
-            worker.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(worker.shutdown, wait=True, cancel_futures=True)
 
 
 class PocketSphinxStream:

@@ -88,10 +88,12 @@ class MediaStreamSession:
         self.malformed = 0
 
     async def run(self) -> None:
+        await self.ws.accept()
         if self.runtime.draining:
+            # Accept first: a close code (1013, try again later) is only seen on an open socket;
+            # refusing the handshake would be a bare HTTP 403.
             await self.ws.close(CLOSE_TRY_AGAIN_LATER, "shutting down")
             return
-        await self.ws.accept()
         try:
             await self._receive_loop()
         finally:
