@@ -124,6 +124,9 @@ def demo(
         )
         typer.echo("")
         typer.echo(result.format_dialogue())
+        record = await runtime.records.get(result.call_control_id)
+        if record is not None:
+            _print_turn_latencies(record.turns)
         typer.echo(
             f"\nThe server keeps serving on port {bind_port}: "
             f"try `voxagent simulate --url ws://127.0.0.1:{bind_port}/stream/media --barge-in` "
@@ -132,6 +135,35 @@ def demo(
         await serving
 
     _run(main())
+
+
+def _print_turn_latencies(turns: list[dict[str, object]]) -> None:
+    """The server's own view of each turn: where the time went, in ms from the caller's end
+    of speech (the greeting: from the call's start)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Per-turn latency at the server (ms after the caller stopped speaking)")
+    columns = [
+        ("end of turn", "end_of_turn_ms"),
+        ("transcript", "stt_final_ms"),
+        ("agent text", "agent_first_text_ms"),
+        ("TTS audio", "tts_first_audio_ms"),
+        ("first audio sent", "first_audio_sent_ms"),
+    ]
+    table.add_column("turn", justify="right")
+    table.add_column("caller said")
+    for title, _ in columns:
+        table.add_column(title, justify="right")
+    table.add_column("interrupted")
+    for turn in turns:
+        cells = [str(turn.get("turn", "")), str(turn.get("user_text", "") or "(greeting)")]
+        for _, key in columns:
+            value = turn.get(key)
+            cells.append(f"{value:.0f}" if isinstance(value, int | float) else "-")
+        cells.append("yes" if turn.get("interrupted") else "")
+        table.add_row(*cells)
+    Console().print(table)
 
 
 def main() -> None:

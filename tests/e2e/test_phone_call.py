@@ -32,11 +32,9 @@ async def test_caller_books_an_appointment(server: Server, tmp_path) -> None:  #
 
     # The appointment is in the database.
     with sqlite3.connect(server.db_path) as db:
-        rows = db.execute(
-            "SELECT pet_name, reason, status, call_id FROM appointments"
-        ).fetchall()
+        rows = db.execute("SELECT pet_name, reason, status, call_id FROM appointments").fetchall()
     assert len(rows) == 1, server.log()[-4000:]
-    pet, reason, status, call_id = rows[0]
+    _pet, reason, status, call_id = rows[0]
     assert status == "booked"
     assert call_id == result.call_control_id
     assert "vaccin" in reason.lower()
@@ -74,5 +72,7 @@ async def test_barge_in_stops_the_agent(server: Server) -> None:
     interrupted = [t for t in turns if t["interrupted"]]
     assert interrupted, turns
     assert interrupted[0]["interrupted_at_ms"] is not None
-    heard = [m for m in record["transcript"] if m.get("interrupted")]  # type: ignore[union-attr]
+    transcript = record["transcript"]
+    assert isinstance(transcript, list)
+    heard = [m for m in transcript if m.get("interrupted")]
     assert heard, "the history keeps what the caller heard, marked interrupted"

@@ -73,7 +73,7 @@ def recognize(pcm8k: np.ndarray) -> str:
 async def test_malformed_messages_are_dropped_and_the_call_goes_on(server: Server) -> None:
     _, before = get_json(f"{server.http}/health")
     ws, stream_id = await open_stream(server.ws)
-    bad = [
+    bad: list[str | bytes] = [
         "{not json",
         "[1, 2, 3]",
         json.dumps({"event": "teleport"}),
@@ -86,7 +86,9 @@ async def test_malformed_messages_are_dropped_and_the_call_goes_on(server: Serve
         await ws.send(message)
     # A good frame after the garbage is still accepted, and the greeting still plays.
     silence = bytes([0xFF]) * 160
-    await ws.send(proto.inbound_media_message(stream_id, silence, chunk=1, timestamp=0, sequence_number=2))
+    await ws.send(
+        proto.inbound_media_message(stream_id, silence, chunk=1, timestamp=0, sequence_number=2)
+    )
     audio = await collect_agent_audio(ws, 4.0)
     assert len(audio) > 50, "the agent still greets after malformed input"
     _, after = get_json(f"{server.http}/health")
@@ -100,7 +102,7 @@ async def test_malformed_messages_are_dropped_and_the_call_goes_on(server: Serve
 
 @pytest.mark.parametrize("encoding", ["PCMA", "PCMU"])
 async def test_the_call_codec_is_used_in_both_directions(server: Server, encoding: str) -> None:
-    ws, stream_id = await open_stream(server.ws, encoding)
+    ws, _stream_id = await open_stream(server.ws, encoding)
     audio = await collect_agent_audio(ws, 6.0)
     await ws.close()
     codec = codec_for(encoding)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -143,9 +143,9 @@ async def speak(call: Call, pcm: np.ndarray) -> None:
 
 
 @pytest.fixture
-def executor() -> ThreadPoolExecutor:
+def executor() -> Iterator[ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(1)
-    yield pool  # type: ignore[misc]
+    yield pool
     pool.shutdown()
 
 

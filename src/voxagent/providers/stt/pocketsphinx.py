@@ -4,6 +4,12 @@ PocketSphinx's Python binding keeps the GIL while it decodes (we measured a 2 s 
 stall for 3 s of audio decoded in a thread), so every decoder lives in its own worker
 *process*. Decoders are heavy and only busy while someone speaks, so a call borrows one for
 the length of an utterance instead of owning one: a hundred idle calls cost no decoder.
+
+A decoder costs ~90 MB, so there are few of them, and a caller who streams holds one for as
+long as they talk. When decoders run short, new utterances are therefore decoded in one batch
+at the end of the turn instead (PocketSphinx runs at ~0.1× real time, so a decoder is then
+busy ~200 ms per utterance rather than for its whole length): one decoder stays reserved for
+those batches, so a queue of talkers never waits behind another caller's sentence.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ BATCH_SECONDS = 0.16
 """Decode in batches this long: fewer process hops, interim results still ~6 per second."""
 
 _decoder: Any = None  # the one decoder of a worker process
+_in_utterance = False  # so an utterance abandoned by a cancelled caller can be closed
 
 
 def _init_worker() -> None:
@@ -36,8 +43,12 @@ def _init_worker() -> None:
 
 
 def _decode_batch(pcm: bytes, start: bool) -> str:
+    global _in_utterance
     if start:
+        if _in_utterance:
+            _end_utterance()
         _decoder.start_utt()
+        _in_utterance = True
     if pcm:
         _decoder.process_raw(pcm, False, False)
     hyp = _decoder.hyp()
@@ -45,6 +56,8 @@ def _decode_batch(pcm: bytes, start: bool) -> str:
 
 
 def _end_utterance() -> str:
+    global _in_utterance
+    _in_utterance = False
     try:
         _decoder.end_utt()
     except RuntimeError:  # no utterance in progress
@@ -70,6 +83,17 @@ class PocketSphinxRecognizer:
         self._free: asyncio.Queue[ProcessPoolExecutor] = asyncio.Queue()
         for worker in self._workers:
             self._free.put_nowait(worker)
+        self.reserved_for_batches = 1 if workers > 1 else 0
+        self.streamed = 0
+        self.batched = 0
+
+    def _take_for_streaming(self) -> ProcessPoolExecutor | None:
+        """A decoder to hold for a whole utterance, if enough are free; else None (batch)."""
+        if self._free.qsize() > self.reserved_for_batches:
+            self.streamed += 1
+            return self._free.get_nowait()
+        self.batched += 1
+        return None
 
     async def warm_up(self) -> None:
         """Start every worker and load its model before the first caller needs it."""
@@ -122,8 +146,29 @@ class PocketSphinxStream:
         return b"".join(c.astype(np.int16, copy=False).tobytes() for c in chunks)
 
     async def _decode(self) -> str:
+        worker = self._recognizer._take_for_streaming()
+        if worker is None:
+            return await self._decode_at_end()
+        return await self._stream(worker)
+
+    async def _decode_at_end(self) -> str:
+        """Buffer the whole utterance, then borrow a decoder only to decode it."""
+        while not self._finished:
+            self._more.clear()
+            await self._more.wait()
         free = self._recognizer._free
         worker = await free.get()
+        loop = asyncio.get_running_loop()
+        try:
+            pcm = self._take()
+            await asyncio.shield(loop.run_in_executor(worker, _decode_batch, pcm, True))
+            text: str = await asyncio.shield(loop.run_in_executor(worker, _end_utterance))
+            return text.strip()
+        finally:
+            free.put_nowait(worker)
+
+    async def _stream(self, worker: ProcessPoolExecutor) -> str:
+        free = self._recognizer._free
         loop = asyncio.get_running_loop()
         started = False
         last_interim = ""
