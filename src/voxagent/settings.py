@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     persona: str = "maria"
     language: Literal["en", "es"] | None = None
     """Conversation language; unset means the one of TELNYX_TRANSCRIPTION_LANG."""
-    vad_engine: Literal["silero-lite", "pysilero"] = "silero-lite"
+    vad_engine: Literal["silero", "silero-lite", "pysilero"] = "silero"
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     end_of_turn_silence_ms: int = Field(600, ge=100, le=5000)
     min_speech_ms: int = Field(120, ge=20, le=2000)

