@@ -1,0 +1,29 @@
+import pytest
+from typer.testing import CliRunner
+
+from voxagent.cli import app
+
+
+def test_bad_settings_stop_start_up_with_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.setenv("TELNYX_TRANSCRIPTION_LANG", "es")
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "TELNYX_TRANSCRIPTION_LANG=es" in lines[0] and "STT_PROVIDER" in lines[0]
+
+
+def test_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "simulate", "demo"):
+        assert command in result.output
+
+
+def test_simulate_says_clearly_when_no_server_listens() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--url", "ws://127.0.0.1:9/stream/media"])
+    assert result.exit_code == 1
+    assert "cannot reach ws://127.0.0.1:9/stream/media" in result.output
