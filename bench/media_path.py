@@ -76,8 +76,11 @@ async def measure(
     server: ServerProcess, calls: int, seconds: float, settle: float
 ) -> dict[str, float]:
     frames = line_noise_frames(50)
-    rss_before = server.rss_mb()
     loop = asyncio.get_running_loop()
+    # One warm-up call first, so one-time costs (model sessions, the cached greeting, memory
+    # arenas) are not charged to the calls being measured.
+    await idle_line(server.ws_url, loop.time() + settle, frames)
+    rss_before = server.rss_mb()
     stop_at = loop.time() + settle + seconds
     tasks = [asyncio.create_task(idle_line(server.ws_url, stop_at, frames)) for _ in range(calls)]
     await asyncio.sleep(settle)  # greetings synthesized and played
