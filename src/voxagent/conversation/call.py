@@ -455,12 +455,11 @@ class Call:
             self._playing = None
 
     async def _wait_played(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait until the caller has heard everything sent (mark echoes, or the clock)."""
+        """Wait until the caller has heard everything sent: every mark echoed and the play
+        clock reached; at most 2 s past the clock, for a peer that never echoes marks."""
         deadline = self._play_clock + 2.0
         while loop.time() < deadline:
             if not self._unacked_marks and loop.time() >= self._play_clock - 0.05:
-                return
-            if loop.time() >= self._play_clock and not self._unacked_marks:
                 return
             await asyncio.sleep(0.02)
 
