@@ -145,11 +145,11 @@ def _print_turn_latencies(turns: list[dict[str, object]]) -> None:
 
     table = Table(title="Per-turn latency at the server (ms after the caller stopped speaking)")
     columns = [
-        ("end of turn", "end_of_turn_ms"),
+        ("turn over", "end_of_turn_ms"),
         ("transcript", "stt_final_ms"),
         ("agent text", "agent_first_text_ms"),
         ("TTS audio", "tts_first_audio_ms"),
-        ("first audio sent", "first_audio_sent_ms"),
+        ("audio sent", "first_audio_sent_ms"),
     ]
     table.add_column("turn", justify="right")
     table.add_column("caller said")
@@ -163,7 +163,10 @@ def _print_turn_latencies(turns: list[dict[str, object]]) -> None:
             cells.append(f"{value:.0f}" if isinstance(value, int | float) else "-")
         cells.append("yes" if turn.get("interrupted") else "")
         table.add_row(*cells)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
+    console.print(table)
 
 
 def main() -> None:
