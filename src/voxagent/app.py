@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from voxagent import __version__
 from voxagent.runtime import Runtime
 from voxagent.settings import Settings, load_settings
 from voxagent.telephony.telnyx.media_stream import media_stream_endpoint
+from voxagent.web.routes import calls as calls_routes
+from voxagent.web.routes import webhooks as webhook_routes
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -43,6 +45,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "api_health": "/api/health",
                 "media_stream": "/stream/media",
                 "call": "/api/calls/{call_id}",
+                "initiate": "/api/call/initiate",
+                "batch": "/api/call/batch",
+                "stats": "/api/sessions/stats",
+                "webhook": "/webhook/telnyx",
                 "docs": "/docs",
                 "openapi": "/openapi.json",
             },
@@ -55,30 +61,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_api_route("/health", health, methods=["GET"], summary="Liveness and load")
     app.add_api_route("/api/health", health, methods=["GET"], summary="Liveness and load")
 
-    @app.get("/api/calls/{call_id}", summary="A call: state, transcript, turn latencies")
-    async def get_call(call_id: str) -> dict[str, object]:
-        live = the_runtime.calls.get(call_id)
-        if live is not None:
-            summary = live.summary()
-            return {
-                "call_id": call_id,
-                "state": live.state.value,
-                "outcome": summary.outcome,
-                "transcript": summary.history,
-                "turns": summary.turns,
-            }
-        record = await the_runtime.records.get(call_id)
-        if record is None:
-            raise HTTPException(status_code=404, detail=f"unknown call id {call_id!r}")
-        return {
-            "call_id": call_id,
-            "state": "ended" if record.ended_at else "unknown",
-            "outcome": record.outcome,
-            "transcript": record.transcript,
-            "turns": record.turns,
-            "started_at": record.started_at.isoformat() if record.started_at else None,
-            "ended_at": record.ended_at.isoformat() if record.ended_at else None,
-        }
-
+    app.include_router(calls_routes.router)
+    app.include_router(webhook_routes.router)
     app.add_api_websocket_route("/stream/media", media_stream_endpoint)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -135,6 +135,135 @@ def demo(
         await serving
 
     _run(main())
+
+
+@app.command()
+def call(
+    phone: Annotated[str, typer.Argument(help="E.164 number, e.g. +15551234567")],
+    name: Annotated[str, typer.Option(help="Who is called")] = "",
+    persona: Annotated[str | None, typer.Option(help="Persona (default: the server's)")] = None,
+    server: Annotated[str, typer.Option(help="The voxagent server")] = "http://127.0.0.1:3000",
+    wait: Annotated[bool, typer.Option(help="Wait for the call to end, print it")] = False,
+) -> None:
+    """Place one outbound call through a running server."""
+    import time
+
+    import httpx
+
+    body: dict[str, object] = {"name": name, "phone": phone}
+    if persona:
+        body["persona"] = persona
+    try:
+        response = httpx.post(f"{server}/api/call/initiate", json=body, timeout=30)
+    except httpx.HTTPError as exc:
+        typer.echo(f"voxagent: cannot reach {server}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code != 200:
+        typer.echo(f"voxagent: call refused ({response.status_code}): {response.text}", err=True)
+        raise typer.Exit(1)
+    placed = response.json()
+    typer.echo(
+        f"calling {phone}: call {placed['call_control_id']} (session {placed['session_id']})"
+    )
+    while wait:
+        time.sleep(1)
+        details = httpx.get(f"{server}/api/calls/{placed['call_control_id']}", timeout=10).json()
+        session = details.get("session", {})
+        if session.get("status") in ("ended", "failed"):
+            for message in details.get("transcript", []):
+                typer.echo(f"  {message['role']}: {message['text']}")
+            typer.echo(f"outcome: {session.get('outcome')} ({session.get('hangup_cause')})")
+            return
+
+
+@app.command()
+def batch(
+    csv_path: Annotated[Path, typer.Argument(help="CSV with columns name, phone[, variables…]")],
+    concurrency: Annotated[int, typer.Option(help="Calls in progress at once")] = 5,
+    pace: Annotated[float, typer.Option(help="New calls per second")] = 1.0,
+    server: Annotated[str, typer.Option(help="The voxagent server")] = "http://127.0.0.1:3000",
+) -> None:
+    """Place a list of calls with a progress bar, then print a summary table."""
+    import time
+
+    import httpx
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.table import Table
+
+    from voxagent.batch_csv import CsvError, read_call_list
+
+    try:
+        calls = read_call_list(csv_path)
+    except CsvError as exc:
+        typer.echo(f"voxagent: {exc}", err=True)
+        raise typer.Exit(2) from None
+    body = {"calls": calls, "concurrency": concurrency, "pace": pace}
+    try:
+        response = httpx.post(f"{server}/api/call/batch", json=body, timeout=60)
+    except httpx.HTTPError as exc:
+        typer.echo(f"voxagent: cannot reach {server}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code != 202:
+        typer.echo(f"voxagent: batch refused ({response.status_code}): {response.text}", err=True)
+        raise typer.Exit(1)
+    accepted = response.json()
+    console = Console()
+    for bad in accepted["rejected"]:
+        console.print(f"[yellow]skipped row {bad['index'] + 2}: {bad['error']}[/]")
+    summary: dict[str, Any] = {}
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("calls", total=accepted["accepted"])
+        while True:
+            summary = httpx.get(
+                f"{server}/api/call/batch/{accepted['batch_id']}", timeout=10
+            ).json()
+            counts = summary["counts"]
+            finished = counts.get("ended", 0) + counts.get("failed", 0)
+            live = counts.get("in_progress", 0) + counts.get("dialing", 0)
+            progress.update(task, completed=finished, description=f"calls ({live} live)")
+            if summary["done"]:
+                break
+            time.sleep(0.5)
+    table = Table(title=f"batch {accepted['batch_id']}")
+    for column in ("#", "name", "phone", "status", "outcome", "call id / error"):
+        table.add_column(column)
+    for entry in summary["entries"]:
+        table.add_row(
+            str(entry["index"] + 1),
+            entry["name"],
+            entry["phone"],
+            entry["status"],
+            entry["outcome"] or "",
+            entry["error"] or entry["call_control_id"] or "",
+        )
+    console.print(table)
+
+
+@app.command("fake-telnyx")
+def fake_telnyx(
+    webhook_url: Annotated[str, typer.Option(help="Where to send webhooks")] = (
+        "http://127.0.0.1:3000/webhook/telnyx"
+    ),
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 3100,
+    api_key: Annotated[str, typer.Option(help="The bearer key it accepts")] = "KEY_TEST",
+    say: Annotated[
+        list[str] | None, typer.Option("--say", help="What the called party says (repeat)")
+    ] = None,
+) -> None:
+    """Run a local fake of Telnyx Call Control (point TELNYX_BASE_URL at it)."""
+    from voxagent.simulator.caller import DEFAULT_SCRIPT
+    from voxagent.simulator.fake_telnyx import run_fake_telnyx
+
+    configure_logging("info")
+    run_fake_telnyx(host, port, webhook_url, api_key, list(say) if say else list(DEFAULT_SCRIPT))
 
 
 def _print_turn_latencies(turns: list[dict[str, object]]) -> None:

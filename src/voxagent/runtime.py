@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 from voxagent.agents.base import AgentAction, CallContext, EndCall, Say
 from voxagent.agents.persona import Persona, load_persona
@@ -21,6 +22,7 @@ from voxagent.agents.tools import ClinicTools
 from voxagent.audio.vad import load_vad
 from voxagent.conversation.call import Call, CallServices, EngineConfig
 from voxagent.conversation.channel import Channel
+from voxagent.conversation.history import History
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.providers.stt.pocketsphinx import PocketSphinxRecognizer
 from voxagent.providers.tts.piper import PiperVoiceSynthesizer
@@ -28,9 +30,24 @@ from voxagent.settings import Settings
 from voxagent.state.appointments import AppointmentBook
 from voxagent.state.call_records import CallRecord, CallRecordStore
 from voxagent.state.database import Database
+from voxagent.state.sessions import Session, SessionStore
 from voxagent.telemetry.stats import ServerStats
+from voxagent.telephony.batch import Batch
+
+if TYPE_CHECKING:
+    from voxagent.telephony.telnyx.controller import TelnyxCallController
+    from voxagent.telephony.telnyx.webhook_mode import WebhookModeCall
 
 log = logging.getLogger(__name__)
+
+
+class Conversation(Protocol):
+    """What a call record is made from, in either mode."""
+
+    call_id: str
+    history: History
+    turns: list[TurnTimeline]
+    outcome: str
 
 
 class Runtime:
@@ -39,6 +56,8 @@ class Runtime:
         self.started_at = time.monotonic()
         self.metrics = ServerStats()
         self.calls: dict[str, Call] = {}
+        self.sessions = SessionStore()
+        self.telnyx: TelnyxCallController | None = None
         self.draining = False
         self._call_meta: dict[str, dict[str, str]] = {}
         self._started_wall: dict[str, datetime] = {}
@@ -47,6 +66,7 @@ class Runtime:
         self.db: Database
         self.book: AppointmentBook
         self.records: CallRecordStore
+        self.batches: dict[str, Batch] = {}
         self._no_calls = asyncio.Event()
         self._no_calls.set()
         self._vad_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
@@ -78,6 +98,22 @@ class Runtime:
                 max_call_seconds=s.max_call_seconds,
             ),
         )
+        if s.telnyx_api_key:
+            from voxagent.telephony.telnyx.call_control import CallControlClient
+            from voxagent.telephony.telnyx.controller import TelnyxCallController
+
+            client = CallControlClient(s.telnyx_api_key, s.telnyx_base_url)
+            self.telnyx = TelnyxCallController(self, client)
+        else:
+            log.warning(
+                "TELNYX_API_KEY is not set: no calls can be placed, and /stream/media accepts "
+                "any connection (fine for local development and the simulator)"
+            )
+        if not s.telnyx_verify_signatures:
+            log.warning(
+                "TELNYX_VERIFY_SIGNATURES=false: webhooks are NOT authenticated; anyone can "
+                "drive calls. Use this only for local development."
+            )
         log.info(
             "ready in %.1f s: stt=%s llm=%s tts=%s vad=%s persona=%s language=%s db=%s",
             time.perf_counter() - t0,
@@ -96,6 +132,8 @@ class Runtime:
         return stt
 
     async def stop(self) -> None:
+        if self.telnyx is not None:
+            await self.telnyx.close()
         for call in list(self.calls.values()):
             await call.end("server_shutdown")
             await self.close_call(call)
@@ -121,25 +159,54 @@ class Runtime:
             await asyncio.wait_for(self._no_calls.wait(), 10)
 
     # ---------------------------------------------------------------- calls
-    async def open_call(self, context: CallContext, channel: Channel, *, mode: str) -> Call:
-        tools = ClinicTools(self.book, context)
-        agent = ScriptedReceptionist(self.persona, tools, context)
-        call = Call(context.call_id, channel, agent, self.services, on_turn=self._on_turn)
+    def new_agent(self, context: CallContext) -> ScriptedReceptionist:
+        return ScriptedReceptionist(self.persona, ClinicTools(self.book, context), context)
+
+    async def open_call(
+        self, context: CallContext, channel: Channel, *, mode: str, session: Session | None = None
+    ) -> Call:
+        call = Call(
+            context.call_id, channel, self.new_agent(context), self.services, on_turn=self.on_turn
+        )
         self.calls[call.call_id] = call
         self._no_calls.clear()
-        self._call_meta[call.call_id] = {
-            "from": context.caller,
-            "to": context.callee,
-            "mode": mode,
-            "language": context.language,
-        }
-        self._started_wall[call.call_id] = datetime.now(UTC)
+        self._remember(call.call_id, context, mode, session)
         self.metrics.calls_started += 1
         call.start()
         await self._save(call)
         return call
 
-    async def close_call(self, call: Call) -> None:
+    def _remember(
+        self, call_id: str, context: CallContext, mode: str, session: Session | None
+    ) -> None:
+        self._call_meta[call_id] = {
+            "from": context.caller,
+            "to": context.callee,
+            "mode": mode,
+            "language": context.language,
+            "direction": session.direction if session else "inbound",
+        }
+        self._started_wall[call_id] = datetime.now(UTC)
+
+    def register_conversation(self, conversation: WebhookModeCall, session: Session) -> None:
+        """A webhook-mode call started (the controller owns it; we keep its record)."""
+        context = CallContext(
+            call_id=conversation.call_id,
+            caller=session.from_number,
+            callee=session.to_number,
+            language=conversation.language,
+        )
+        self._remember(conversation.call_id, context, "webhook", session)
+        self.metrics.calls_started += 1
+
+    async def close_conversation(
+        self, conversation: WebhookModeCall, *, hangup_cause: str | None = None
+    ) -> None:
+        self.metrics.calls_ended += 1
+        await self._save(conversation, ended=True, hangup_cause=hangup_cause)
+        self._forget(conversation.call_id)
+
+    async def close_call(self, call: Call, *, hangup_cause: str | None = None) -> None:
         if self.calls.pop(call.call_id, None) is None:
             return
         if not self.calls:
@@ -147,19 +214,53 @@ class Runtime:
         self.metrics.calls_ended += 1
         self.metrics.barge_ins += call.barge_ins
         self.metrics.dropped_frames += call.dropped_frames
-        await self._save(call, ended=True)
-        self._call_meta.pop(call.call_id, None)
-        self._started_wall.pop(call.call_id, None)
+        await self._save(call, ended=True, hangup_cause=hangup_cause)
+        self._forget(call.call_id)
 
-    async def _on_turn(self, call: Call, turn: TurnTimeline) -> None:
+    def _forget(self, call_id: str) -> None:
+        self._call_meta.pop(call_id, None)
+        self._started_wall.pop(call_id, None)
+
+    async def record_hangup(
+        self, call_id: str, session: Session | None, hangup_cause: str | None
+    ) -> None:
+        """The hang-up webhook of a call whose stream already closed: complete its record."""
+        record = await self.records.get(call_id)
+        if record is None:
+            if session is None:
+                return
+            record = CallRecord(
+                call_id=call_id,
+                direction=session.direction,
+                from_number=session.from_number,
+                to_number=session.to_number,
+                persona=self.persona.name,
+                mode=session.mode,
+                language=self.settings.effective_language,
+                outcome=session.outcome,
+            )
+        record.hangup_cause = hangup_cause
+        record.ended_at = record.ended_at or datetime.now(UTC)
+        if session is not None and session.outcome and record.outcome in (None, "in_progress"):
+            record.outcome = session.outcome
+        await self.records.save(record)
+
+    def session_finished(self, session: Session | None) -> None:
+        """A call ended for good (its hang-up webhook): free its batch slot, if any."""
+        if session is not None and session.batch_id in self.batches:
+            self.batches[session.batch_id].session_ended(session)
+
+    async def on_turn(self, call: Conversation, turn: TurnTimeline) -> None:
         self.metrics.turns += 1
         await self._save(call)
 
-    async def _save(self, call: Call, *, ended: bool = False) -> None:
+    async def _save(
+        self, call: Conversation, *, ended: bool = False, hangup_cause: str | None = None
+    ) -> None:
         meta = self._call_meta.get(call.call_id, {})
         record = CallRecord(
             call_id=call.call_id,
-            direction="inbound",
+            direction=meta.get("direction", "inbound"),
             from_number=meta.get("from", ""),
             to_number=meta.get("to", ""),
             persona=self.persona.name,
@@ -168,7 +269,7 @@ class Runtime:
             started_at=self._started_wall.get(call.call_id, datetime.now(UTC)),
             ended_at=datetime.now(UTC) if ended else None,
             outcome=call.outcome,
-            hangup_cause=None,
+            hangup_cause=hangup_cause,
             transcript=call.history.as_dicts(),
             turns=[t.as_record() for t in call.turns if t.first_audio_sent or t.interrupted],
         )
@@ -182,7 +283,9 @@ class Runtime:
         return {
             "status": "draining" if self.draining else "ok",
             "uptime_seconds": round(time.monotonic() - self.started_at, 1),
-            "active_calls": len(self.calls),
+            "active_calls": len(self.calls)
+            + (len(self.telnyx.webhook_calls) if self.telnyx else 0),
+            "telnyx": "configured" if self.telnyx else "not configured",
             "providers": {
                 "stt": s.stt_provider,
                 "llm": s.llm_provider,
@@ -190,6 +293,10 @@ class Runtime:
                 "vad": s.vad_engine,
             },
             "persona": s.persona,
+            "webhooks": {
+                "rejected": self.metrics.webhooks_rejected,
+                "duplicates": self.telnyx.duplicates if self.telnyx else 0,
+            },
             "language": s.effective_language,
             "stats": self.metrics.as_dict(),
         }

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     telnyx_base_url: str = "https://api.telnyx.com/v2"
     webhook_base_url: str = ""
     use_media_streams: bool = True
+    telnyx_verify_signatures: bool = True
+    """Only for local development: accept unsigned webhooks (logged loudly at start-up)."""
+    stream_codec: Literal["PCMU", "PCMA"] = "PCMU"
+    telnyx_speak_voice: str = "female"
     telnyx_transcription_engine: str = "B"
     telnyx_transcription_lang: str = "en"
 
@@ -105,12 +109,29 @@ class Settings(BaseSettings):
         source = "LANGUAGE" if self.language else "TELNYX_TRANSCRIPTION_LANG"
         if language not in {"en", "es"}:
             raise SettingsError(f"{source}={language!r}: voxagent speaks en or es")
-        if language not in STT_LANGUAGES[first_stt]:
+        # In webhook mode Telnyx transcribes, so only stream mode needs our own recognizer.
+        if self.use_media_streams and language not in STT_LANGUAGES[first_stt]:
             raise SettingsError(
                 f"{source}={language} needs a recognizer for that language, but "
                 f"STT_PROVIDER={first_stt} only understands "
                 f"{', '.join(sorted(STT_LANGUAGES[first_stt]))} (set STT_PROVIDER=deepgram)"
             )
+        if self.telnyx_api_key:
+            for name in ("telnyx_connection_id", "telnyx_phone_number", "webhook_base_url"):
+                if not getattr(self, name):
+                    raise SettingsError(f"TELNYX_API_KEY is set, so {name.upper()} is needed too")
+            if self.telnyx_verify_signatures and not self.telnyx_public_key:
+                raise SettingsError(
+                    "TELNYX_PUBLIC_KEY is needed to verify webhook signatures "
+                    "(or TELNYX_VERIFY_SIGNATURES=false, for local development only)"
+                )
+        if self.telnyx_public_key:
+            from voxagent.telephony.telnyx.signatures import SignatureError, load_public_key
+
+            try:
+                load_public_key(self.telnyx_public_key)
+            except SignatureError as exc:
+                raise SettingsError(str(exc)) from None
         if first_stt == "deepgram" and not self.deepgram_api_key:
             raise SettingsError("STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY")
         for name in self.tts_provider.split(","):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -41,8 +41,8 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(tmp: Path, **env: str) -> Server:
-    port = _free_port()
+def start_server(tmp: Path, *, port: int | None = None, **env: str) -> Server:
+    port = port or free_port()
     db = tmp / "calls.db"
     log_path = tmp / "server.log"
     environment = {

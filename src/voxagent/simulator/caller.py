@@ -568,9 +568,11 @@ class _CallSession:
         max_call_s: float,
         recognizer: _Recognizer | None,
         on_event: Callable[[str], None] | None,
+        client_state: str | None = None,
     ) -> None:
         self.ws = ws
         self.result = result
+        self.client_state = client_state
         self.utterances = utterances
         self.codec = codec
         self.auth_token = auth_token
@@ -616,6 +618,7 @@ class _CallSession:
                 to_number=_random_number(),
                 encoding=self.codec.name,
                 sample_rate=LINE_RATE,
+                client_state=self.client_state,
                 sequence_number=self._seq(),
             )
         )
@@ -1068,6 +1071,8 @@ async def simulate_call(
     on_event: Callable[[str], None] | None = None,
     hangup_after_s: float = 2.0,
     max_call_s: float = 600.0,
+    call_control_id: str | None = None,
+    client_state: str | None = None,
 ) -> SimulationResult:
     """Place one simulated Telnyx call to ``url`` (our ``WS /stream/media``) and report it.
 
@@ -1103,6 +1108,8 @@ async def simulate_call(
             hangup_after_s=hangup_after_s,
             max_call_s=max_call_s,
             on_event=on_event,
+            call_control_id=call_control_id,
+            client_state=client_state,
         )
     if wav_path is not None:
         await asyncio.to_thread(result.write_wav, wav_path)
@@ -1123,6 +1130,8 @@ async def _place_call(
     hangup_after_s: float,
     max_call_s: float,
     on_event: Callable[[str], None] | None,
+    call_control_id: str | None = None,
+    client_state: str | None = None,
 ) -> SimulationResult:
     # The recognizer child loads its model while Piper renders the script.
     warming = asyncio.create_task(recognizer.start()) if recognizer is not None else None
@@ -1143,7 +1152,7 @@ async def _place_call(
         url=url,
         encoding=codec.name,
         stream_id=str(uuid.uuid4()).upper(),
-        call_control_id=_call_control_id(),
+        call_control_id=call_control_id or _call_control_id(),
     )
     headers = {"x-telnyx-streaming-auth-token": auth_token} if auth_token else None
     async with connect(
@@ -1165,6 +1174,7 @@ async def _place_call(
             max_call_s=max_call_s,
             recognizer=recognizer,
             on_event=on_event,
+            client_state=client_state,
         )
         await session.run()
         session.finish_result()

@@ -13,6 +13,7 @@ class ServerStats:
     barge_ins: int = 0
     malformed_messages: int = 0
     dropped_frames: int = 0
+    webhooks_rejected: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

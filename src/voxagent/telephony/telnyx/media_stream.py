@@ -8,9 +8,10 @@ A malformed frame is logged and dropped: a single bad message never ends a call.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -18,13 +19,18 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from voxagent.agents.base import CallContext
 from voxagent.audio.g711 import G711Codec, UnsupportedEncoding, codec_for
 from voxagent.conversation.call import Call
+from voxagent.state.sessions import Session
 from voxagent.telephony.telnyx import media_protocol as proto
+from voxagent.telephony.telnyx.call_control import CallControlClient, TelnyxApiError
+from voxagent.telephony.telnyx.webhooks import decode_client_state
 
 if TYPE_CHECKING:
     from voxagent.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+AUTH_HEADER = "x-telnyx-streaming-auth-token"
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNSUPPORTED_DATA = 1003
 MALFORMED_LOG_EVERY = 50
@@ -36,10 +42,20 @@ class TelnyxMediaChannel:
 
     sample_rate = 8000
 
-    def __init__(self, ws: WebSocket, codec: G711Codec, stream_id: str) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        codec: G711Codec,
+        stream_id: str,
+        *,
+        call_control: CallControlClient | None = None,
+        call_control_id: str | None = None,
+    ) -> None:
         self._ws = ws
         self._codec = codec
         self._stream_id = stream_id
+        self._call_control = call_control
+        self._call_control_id = call_control_id
         self.frames_sent = 0
         self.closed = False
 
@@ -62,8 +78,13 @@ class TelnyxMediaChannel:
         await self._send(proto.clear_message(self._stream_id))
 
     async def hangup(self, reason: str) -> None:
-        # Without Call Control credentials the only way to end a stream-only call is to
-        # close the socket; with them, the call-control layer also hangs up the leg.
+        # Closing the socket ends the stream, not the phone call: with Call Control
+        # credentials the leg itself is hung up too.
+        if self._call_control is not None and self._call_control_id and reason != "done":
+            try:
+                await self._call_control.hangup(self._call_control_id)
+            except TelnyxApiError as exc:
+                log.warning("call %s: hangup failed: %s", self._call_control_id, exc)
         if self.closed:
             return
         self.closed = True
@@ -73,6 +94,13 @@ class TelnyxMediaChannel:
 
     async def transfer(self, to: str | None) -> None:
         log.info("stream %s: transfer to %s requested", self._stream_id, to or "a person")
+        if self._call_control is not None and self._call_control_id and to:
+            try:
+                await self._call_control.transfer(self._call_control_id, to)
+                await self.hangup("done")
+                return
+            except TelnyxApiError as exc:
+                log.warning("call %s: transfer failed: %s", self._call_control_id, exc)
         await self.hangup("transferred")
 
 
@@ -86,6 +114,7 @@ class MediaStreamSession:
         self.codec: G711Codec | None = None
         self.channel: TelnyxMediaChannel | None = None
         self.malformed = 0
+        self.auth_token = ws.headers.get(AUTH_HEADER)
 
     async def run(self) -> None:
         await self.ws.accept()
@@ -137,7 +166,9 @@ class MediaStreamSession:
             return True
         if isinstance(event, proto.Start):
             return await self._start(event)
-        if isinstance(event, proto.Mark):
+        if isinstance(event, proto.Connected):
+            self.auth_token = self.auth_token or event.auth_token
+        elif isinstance(event, proto.Mark):
             if self.call is not None:
                 self.call.mark_played(event.name)
         elif isinstance(event, proto.Stop):
@@ -164,16 +195,30 @@ class MediaStreamSession:
             log.error("media stream %s refused: %d Hz", start.stream_id, start.sample_rate)
             await self.ws.close(CLOSE_UNSUPPORTED_DATA, "unsupported sample_rate")
             return False
+        session = self._authorized_session(start)
+        if session is False:
+            log.warning("media stream %s refused: missing or wrong auth token", start.stream_id)
+            await self.ws.close(CLOSE_POLICY_VIOLATION, "invalid stream auth token")
+            return False
         stream_id = start.stream_id or uuid.uuid4().hex
         call_id = start.call_control_id or stream_id
-        self.channel = TelnyxMediaChannel(self.ws, self.codec, stream_id)
+        telnyx = self.runtime.telnyx
+        self.channel = TelnyxMediaChannel(
+            self.ws,
+            self.codec,
+            stream_id,
+            call_control=telnyx.client if telnyx is not None else None,
+            call_control_id=start.call_control_id or None,
+        )
         context = CallContext(
             call_id=call_id,
             caller=start.from_number,
             callee=start.to_number,
             language=self.runtime.settings.effective_language,
         )
-        self.call = await self.runtime.open_call(context, self.channel, mode="media_stream")
+        self.call = await self.runtime.open_call(
+            context, self.channel, mode="media_stream", session=session or None
+        )
         log.info(
             "call %s: media stream %s started (%s, from %s to %s)",
             call_id,
@@ -183,6 +228,26 @@ class MediaStreamSession:
             start.to_number,
         )
         return True
+
+    def _authorized_session(self, start: proto.Start) -> Session | Literal[False] | None:
+        """The session this stream belongs to; False when it must be refused.
+
+        With Telnyx configured, every stream must present the per-call token we gave Telnyx
+        (``stream_auth_token``), compared in constant time. Without Telnyx (local development,
+        the simulator) the endpoint is open; start-up logged that.
+        """
+        sessions = self.runtime.sessions
+        session = sessions.by_call(start.call_control_id)
+        if session is None and start.client_state:
+            state = decode_client_state(start.client_state)
+            session = sessions.get(str(state.get("session_id", "")) or None)
+        if self.runtime.telnyx is None:
+            return session
+        if session is None or not session.stream_token or not self.auth_token:
+            return False
+        if not hmac.compare_digest(session.stream_token, self.auth_token):
+            return False
+        return session
 
     async def _finish(self) -> None:
         call = self.call

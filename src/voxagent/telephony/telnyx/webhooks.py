@@ -1,0 +1,574 @@
+"""Telnyx Call Control webhooks, parsed and built without any I/O.
+
+Telnyx reports everything that happens to a call (ringing, answer, speech, hang-up, stream
+state) as a signed JSON POST (``PROTOCOLS.md`` §2). This module turns one body into one
+immutable :class:`WebhookEvent` whose ``data`` is a small typed payload, and builds the same
+envelope for the fake Telnyx, so the HTTP route and the call controller stay thin.
+
+Leniency policy, as in :mod:`media_protocol`: the envelope keys we route on (``data``, its
+``id``, ``event_type`` and ``payload``) and the fields an event exists to carry (a
+transcript, a DTMF digit) are required; a field of the wrong type is an error
+(:class:`MalformedWebhook` with a short reason); other missing fields default to ``""``
+or ``None``; unknown keys are ignored. An event type we have no class for is not an error:
+it becomes :class:`UnknownEvent`, so a new Telnyx event is acknowledged, not rejected.
+
+Only JSON POST delivery is supported (``webhook_url_method: "GET"`` sends query parameters).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+__all__ = [
+    "MAX_WEBHOOK_BYTES",
+    "CallAnswered",
+    "CallHangup",
+    "CallInitiated",
+    "CallRef",
+    "DtmfReceived",
+    "EventData",
+    "MachineDetectionEnded",
+    "MalformedWebhook",
+    "PlaybackEnded",
+    "PlaybackStarted",
+    "SpeakEnded",
+    "SpeakStarted",
+    "StreamingFailed",
+    "StreamingStarted",
+    "StreamingStopped",
+    "Transcription",
+    "UnknownEvent",
+    "WebhookEvent",
+    "build_webhook",
+    "call_payload",
+    "decode_client_state",
+    "encode_client_state",
+    "parse_webhook",
+]
+
+MAX_WEBHOOK_BYTES = 256 * 1024
+"""Largest webhook body we parse, checked before ``json.loads``.
+
+Real call events are one to a few KiB (``call.hangup`` with ``call_quality_stats`` and SIP
+headers is the largest); 256 KiB leaves ample headroom while bounding what an unauthenticated
+POST can make us spend (the size check runs before the JSON parser)."""
+
+JsonObject: TypeAlias = dict[str, Any]
+
+
+class MalformedWebhook(ValueError):
+    """A body that is not a well-formed Telnyx webhook; ``str()`` says why."""
+
+
+# --- the envelope ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallRef:
+    """The ids every call event carries; ``client_state`` is our own base64 tag, echoed back."""
+
+    call_control_id: str
+    call_leg_id: str
+    call_session_id: str
+    connection_id: str
+    client_state: str | None
+
+
+# --- typed payloads ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallInitiated:
+    """A call exists. ``direction`` is ``"incoming"`` (parked, waiting for ``answer``) or
+    ``"outgoing"`` (our dial is ringing)."""
+
+    from_number: str
+    to_number: str
+    direction: str
+    state: str
+    start_time: str | None = None
+    caller_id_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """Both ends are connected; commands other than ``answer`` are accepted from now on."""
+
+    from_number: str = ""
+    to_number: str = ""
+    state: str = "answered"
+
+
+@dataclass(frozen=True, slots=True)
+class CallHangup:
+    """The call is over. ``hangup_cause`` is e.g. ``normal_clearing``, ``user_busy``,
+    ``timeout``; ``hangup_source`` is ``caller``, ``callee`` or ``unknown``."""
+
+    hangup_cause: str
+    hangup_source: str
+    sip_hangup_cause: str
+    from_number: str = ""
+    to_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakStarted:
+    """Telnyx began playing text from a ``speak`` command."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakEnded:
+    """A ``speak`` finished; ``status`` is ``completed``, ``call_hangup`` or ``cancelled_amd``."""
+
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackStarted:
+    """Telnyx began playing audio from a ``playback_start`` command."""
+
+    media_url: str | None = None
+    media_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackEnded:
+    """A playback finished; ``status`` is ``completed``, ``call_hangup``, ``cancelled``, …"""
+
+    status: str
+    media_url: str | None = None
+    media_name: str | None = None
+    status_detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """One result of Telnyx's recognizer (``transcription_start``). ``track`` is
+    ``"inbound"``/``"outbound"``, or ``""`` when Telnyx leaves it out."""
+
+    transcript: str
+    is_final: bool
+    confidence: float | None
+    track: str
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    """A keypad press on the call."""
+
+    digit: str
+    from_number: str = ""
+    to_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MachineDetectionEnded:
+    """Answering-machine detection decided: ``human``, ``machine`` or ``not_sure`` (premium
+    detection also reports ``human_residence``, ``human_business``, ``silence``, …)."""
+
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingStarted:
+    """Telnyx connected its media WebSocket to ``stream_url``."""
+
+    stream_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingStopped:
+    """The media WebSocket to ``stream_url`` closed."""
+
+    stream_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingFailed:
+    """Telnyx could not open (or keep) the media WebSocket; the call itself goes on."""
+
+    failure_reason: str
+    stream_id: str
+    stream_type: str = ""
+    stream_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """An event type we do not model; acknowledged and otherwise ignored."""
+
+    event_type: str
+    payload: JsonObject = field(hash=False)
+
+
+EventData: TypeAlias = (
+    CallInitiated
+    | CallAnswered
+    | CallHangup
+    | SpeakStarted
+    | SpeakEnded
+    | PlaybackStarted
+    | PlaybackEnded
+    | Transcription
+    | DtmfReceived
+    | MachineDetectionEnded
+    | StreamingStarted
+    | StreamingStopped
+    | StreamingFailed
+    | UnknownEvent
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One delivered webhook. ``event_id`` is unique per event (not per delivery attempt), so
+    it is the de-duplication key; ``attempt`` counts Telnyx's deliveries of it."""
+
+    event_id: str
+    event_type: str
+    occurred_at: str
+    call: CallRef
+    data: EventData
+    attempt: int = 1
+
+
+# --- field helpers ---------------------------------------------------------------------------
+
+
+def _describe(value: object) -> str:
+    """JSON-ish type name plus a short preview, for reasons that never dump a whole payload."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        preview = value if len(value) <= 24 else value[:21] + "..."
+        return f"string {preview!r}"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _wrong(where: str, key: str, expected: str, value: object) -> MalformedWebhook:
+    return MalformedWebhook(f"{where}.{key}: expected {expected}, got {_describe(value)}")
+
+
+def _object(obj: JsonObject, key: str, where: str) -> JsonObject:
+    value = obj.get(key)
+    if value is None:
+        raise MalformedWebhook(f"missing {key!r} object in {where}")
+    if not isinstance(value, dict):
+        raise _wrong(where, key, "an object", value)
+    return value
+
+
+def _str(obj: JsonObject, key: str, where: str, default: str | None = None) -> str:
+    """A string field; required when ``default`` is None. JSON null counts as missing."""
+    value = obj.get(key)
+    if value is None:
+        if default is None:
+            raise MalformedWebhook(f"missing {key!r} in {where}")
+        return default
+    if not isinstance(value, str):
+        raise _wrong(where, key, "a string", value)
+    return value
+
+
+def _optional_str(obj: JsonObject, key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise _wrong(where, key, "a string or null", value)
+
+
+def _bool(obj: JsonObject, key: str, where: str) -> bool:
+    value = obj.get(key)
+    if value is None:
+        raise MalformedWebhook(f"missing {key!r} in {where}")
+    if not isinstance(value, bool):
+        raise _wrong(where, key, "a boolean", value)
+    return value
+
+
+def _optional_number(obj: JsonObject, key: str, where: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong(where, key, "a number or null", value)
+    return float(value)
+
+
+# --- payload parsers (``p`` is ``data.payload``) -------------------------------------------------
+
+_P = "payload"
+
+
+def _call_initiated(p: JsonObject) -> CallInitiated:
+    return CallInitiated(
+        from_number=_str(p, "from", _P, ""),
+        to_number=_str(p, "to", _P, ""),
+        direction=_str(p, "direction", _P, ""),
+        state=_str(p, "state", _P, ""),
+        start_time=_optional_str(p, "start_time", _P),
+        caller_id_name=_optional_str(p, "caller_id_name", _P),
+    )
+
+
+def _call_answered(p: JsonObject) -> CallAnswered:
+    return CallAnswered(
+        from_number=_str(p, "from", _P, ""),
+        to_number=_str(p, "to", _P, ""),
+        state=_str(p, "state", _P, "answered"),
+    )
+
+
+def _call_hangup(p: JsonObject) -> CallHangup:
+    return CallHangup(
+        hangup_cause=_str(p, "hangup_cause", _P, "unspecified"),
+        hangup_source=_str(p, "hangup_source", _P, "unknown"),
+        sip_hangup_cause=_str(p, "sip_hangup_cause", _P, "unspecified"),
+        from_number=_str(p, "from", _P, ""),
+        to_number=_str(p, "to", _P, ""),
+    )
+
+
+def _speak_started(p: JsonObject) -> SpeakStarted:
+    return SpeakStarted()
+
+
+def _speak_ended(p: JsonObject) -> SpeakEnded:
+    return SpeakEnded(status=_str(p, "status", _P, ""))
+
+
+def _playback_started(p: JsonObject) -> PlaybackStarted:
+    return PlaybackStarted(
+        media_url=_optional_str(p, "media_url", _P),
+        media_name=_optional_str(p, "media_name", _P),
+    )
+
+
+def _playback_ended(p: JsonObject) -> PlaybackEnded:
+    return PlaybackEnded(
+        status=_str(p, "status", _P, ""),
+        media_url=_optional_str(p, "media_url", _P),
+        media_name=_optional_str(p, "media_name", _P),
+        status_detail=_optional_str(p, "status_detail", _P),
+    )
+
+
+def _transcription(p: JsonObject) -> Transcription:
+    where = "payload.transcription_data"
+    data = _object(p, "transcription_data", _P)
+    return Transcription(
+        transcript=_str(data, "transcript", where),
+        is_final=_bool(data, "is_final", where),
+        confidence=_optional_number(data, "confidence", where),
+        track=_str(data, "transcription_track", where, ""),
+    )
+
+
+def _dtmf_received(p: JsonObject) -> DtmfReceived:
+    digit = _str(p, "digit", _P)
+    if not digit:
+        raise MalformedWebhook("payload.digit: empty digit")
+    return DtmfReceived(
+        digit=digit, from_number=_str(p, "from", _P, ""), to_number=_str(p, "to", _P, "")
+    )
+
+
+def _machine_detection_ended(p: JsonObject) -> MachineDetectionEnded:
+    return MachineDetectionEnded(result=_str(p, "result", _P))
+
+
+def _streaming_started(p: JsonObject) -> StreamingStarted:
+    return StreamingStarted(stream_url=_str(p, "stream_url", _P, ""))
+
+
+def _streaming_stopped(p: JsonObject) -> StreamingStopped:
+    return StreamingStopped(stream_url=_str(p, "stream_url", _P, ""))
+
+
+def _streaming_failed(p: JsonObject) -> StreamingFailed:
+    params = p.get("stream_params")
+    if params is not None and not isinstance(params, dict):
+        raise _wrong(_P, "stream_params", "an object", params)
+    return StreamingFailed(
+        failure_reason=_str(p, "failure_reason", _P, ""),
+        stream_id=_str(p, "stream_id", _P, ""),
+        stream_type=_str(p, "stream_type", _P, ""),
+        stream_url=_str(params or {}, "stream_url", "payload.stream_params", ""),
+    )
+
+
+_PARSERS: dict[str, Callable[[JsonObject], EventData]] = {
+    "call.initiated": _call_initiated,
+    "call.answered": _call_answered,
+    "call.hangup": _call_hangup,
+    "call.speak.started": _speak_started,
+    "call.speak.ended": _speak_ended,
+    "call.playback.started": _playback_started,
+    "call.playback.ended": _playback_ended,
+    "call.transcription": _transcription,
+    "call.dtmf.received": _dtmf_received,
+    "call.machine.detection.ended": _machine_detection_ended,
+    # Same question, answered by the premium detector with finer results ("human_business"…).
+    "call.machine.premium.detection.ended": _machine_detection_ended,
+    # Stream events carry no "call." prefix (PROTOCOLS.md §2.2).
+    "streaming.started": _streaming_started,
+    "streaming.stopped": _streaming_stopped,
+    "streaming.failed": _streaming_failed,
+}
+
+
+# --- parsing entry point -------------------------------------------------------------------------
+
+
+def _load(raw: bytes | str) -> JsonObject:
+    size = len(raw)
+    if isinstance(raw, str) and not raw.isascii():
+        size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_WEBHOOK_BYTES:
+        raise MalformedWebhook(f"body of {size} bytes exceeds the {MAX_WEBHOOK_BYTES}-byte limit")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, nesting
+        raise MalformedWebhook(f"invalid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise MalformedWebhook(f"expected a JSON object, got {_describe(body)}")
+    return body
+
+
+def _attempt(body: JsonObject) -> int:
+    meta = body.get("meta")
+    if not isinstance(meta, dict):
+        return 1
+    value = meta.get("attempt")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return 1  # delivery bookkeeping only: never worth rejecting an event over
+
+
+def _call_ref(p: JsonObject) -> CallRef:
+    return CallRef(
+        call_control_id=_str(p, "call_control_id", _P, ""),
+        call_leg_id=_str(p, "call_leg_id", _P, ""),
+        call_session_id=_str(p, "call_session_id", _P, ""),
+        connection_id=_str(p, "connection_id", _P, ""),
+        client_state=_optional_str(p, "client_state", _P),
+    )
+
+
+def parse_webhook(raw: bytes | str) -> WebhookEvent:
+    """Parse one webhook body (verify its signature first, on the same raw bytes).
+
+    Raises :class:`MalformedWebhook` for an oversized body, invalid JSON, a missing
+    ``data``/``id``/``event_type``/``payload``, or a known event with a field of the wrong type.
+    """
+    body = _load(raw)
+    data = _object(body, "data", "the body")
+    event_type = _str(data, "event_type", "data")
+    event_id = _str(data, "id", "data")
+    if not event_type:
+        raise MalformedWebhook("data.event_type: empty")
+    if not event_id:
+        raise MalformedWebhook("data.id: empty")
+    occurred_at = _str(data, "occurred_at", "data", "")
+    payload = _object(data, "payload", "data")
+    parser = _PARSERS.get(event_type)
+    try:
+        call = _call_ref(payload)
+        event_data = UnknownEvent(event_type, payload) if parser is None else parser(payload)
+    except MalformedWebhook as exc:
+        raise MalformedWebhook(f"{event_type[:40]} event: {exc}") from None
+    return WebhookEvent(
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        call=call,
+        data=event_data,
+        attempt=_attempt(body),
+    )
+
+
+# --- builders, for the fake Telnyx ---------------------------------------------------------------
+
+
+def _now_iso() -> str:
+    """Telnyx's timestamp style: microseconds, UTC, trailing ``Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def call_payload(call: CallRef, fields: Mapping[str, Any] | None = None) -> JsonObject:
+    """A payload with the common call keys first, then the event's own ``fields``."""
+    payload: JsonObject = {
+        "call_control_id": call.call_control_id,
+        "call_leg_id": call.call_leg_id,
+        "call_session_id": call.call_session_id,
+        "connection_id": call.connection_id,
+        "client_state": call.client_state,
+    }
+    if fields:
+        payload.update(fields)
+    return payload
+
+
+def build_webhook(
+    event_type: str,
+    payload: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+    occurred_at: str | None = None,
+    attempt: int = 1,
+    delivered_to: str = "",
+) -> bytes:
+    """The exact body Telnyx POSTs (§2.1 envelope). Sign these bytes, then send them as-is.
+
+    ``event_id`` defaults to a fresh UUID; pass the same id with ``attempt=2`` to model a
+    redelivery. ``occurred_at`` defaults to now.
+    """
+    envelope = {
+        "data": {
+            "record_type": "event",
+            "event_type": event_type,
+            "id": event_id if event_id is not None else str(uuid.uuid4()),
+            "occurred_at": occurred_at if occurred_at is not None else _now_iso(),
+            "payload": dict(payload),
+        },
+        "meta": {"attempt": attempt, "delivered_to": delivered_to},
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# --- client_state -----------------------------------------------------------------------------
+
+
+def encode_client_state(obj: Mapping[str, Any]) -> str:
+    """Our tag for a call (e.g. ``{"session_id": ...}``) as the base64 Telnyx requires; Telnyx
+    echoes it in every later webhook, which links calls we dialed to our sessions."""
+    text = json.dumps(dict(obj), separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def decode_client_state(s: str | None) -> dict[str, Any]:
+    """The object :func:`encode_client_state` made, or ``{}`` for anything else.
+
+    ``client_state`` is attacker-influenced (anyone can dial an inbound number) and other
+    tools on the same Telnyx app may set their own, so this never raises.
+    """
+    if not s:
+        return {}
+    try:
+        value = json.loads(base64.b64decode(s, validate=True))
+    except (binascii.Error, ValueError, RecursionError):  # incl. UnicodeDecodeError
+        return {}
+    return value if isinstance(value, dict) else {}
