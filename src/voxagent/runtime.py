@@ -222,13 +222,18 @@ class Runtime:
         self._started_wall.pop(call_id, None)
 
     async def record_hangup(
-        self, call_id: str, session: Session | None, hangup_cause: str | None
-    ) -> None:
-        """The hang-up webhook of a call whose stream already closed: complete its record."""
+        self,
+        call_id: str,
+        session: Session | None,
+        hangup_cause: str | None,
+        outcome: str | None,
+    ) -> str | None:
+        """The hang-up webhook of a call whose stream already closed (or never opened):
+        complete its record; returns the outcome the record holds."""
         record = await self.records.get(call_id)
         if record is None:
             if session is None:
-                return
+                return outcome
             record = CallRecord(
                 call_id=call_id,
                 direction=session.direction,
@@ -237,13 +242,13 @@ class Runtime:
                 persona=self.persona.name,
                 mode=session.mode,
                 language=self.settings.effective_language,
-                outcome=session.outcome,
             )
         record.hangup_cause = hangup_cause
         record.ended_at = record.ended_at or datetime.now(UTC)
-        if session is not None and session.outcome and record.outcome in (None, "in_progress"):
-            record.outcome = session.outcome
+        if outcome and record.outcome in (None, "in_progress"):
+            record.outcome = outcome
         await self.records.save(record)
+        return record.outcome
 
     def session_finished(self, session: Session | None) -> None:
         """A call ended for good (its hang-up webhook): free its batch slot, if any."""

@@ -234,30 +234,35 @@ class TelnyxCallController:
         await wm.start()
 
     async def _hung_up(self, session: Session | None, call_id: str, data: wh.CallHangup) -> None:
+        """Finish everything about the call; the session is marked ended last, so whoever
+        polls for the end sees the complete record."""
         wm = self.webhook_calls.pop(call_id, None)
-        if session is not None:
-            session.status = "ended"
-            session.ended_at = time.time()
-            session.hangup_cause = data.hangup_cause
-            if session.outcome is None:
-                if session.answered_at is None:
-                    session.outcome = {
-                        "user_busy": "busy",
-                        "timeout": "no_answer",
-                        "no_answer": "no_answer",
-                        "call_rejected": "rejected",
-                    }.get(data.hangup_cause, "not_answered")
-                elif wm is not None and wm.outcome != "in_progress":
-                    session.outcome = wm.outcome
+        outcome: str | None = session.outcome if session is not None else None
+        if session is not None and session.answered_at is None and outcome is None:
+            outcome = {
+                "user_busy": "busy",
+                "timeout": "no_answer",
+                "no_answer": "no_answer",
+                "call_rejected": "rejected",
+            }.get(data.hangup_cause, "not_answered")
+        hung_up_by = "caller_hangup" if data.hangup_source == "caller" else "callee_hangup"
         if wm is not None:
-            wm.ended_by("caller_hangup" if data.hangup_source == "caller" else "callee_hangup")
+            wm.ended_by(hung_up_by)
+            outcome = outcome or wm.outcome
             await self.runtime.close_conversation(wm, hangup_cause=data.hangup_cause)
         live = self.runtime.calls.get(call_id)
         if live is not None:
-            await live.end("caller_hangup")
+            await live.end(hung_up_by)
+            outcome = outcome or live.outcome
             await self.runtime.close_call(live, hangup_cause=data.hangup_cause)
-        else:
-            await self.runtime.record_hangup(call_id, session, data.hangup_cause)
-        if session is not None and session.outcome is None:
-            session.outcome = "completed"
+        elif wm is None:
+            recorded = await self.runtime.record_hangup(
+                call_id, session, data.hangup_cause, outcome
+            )
+            outcome = outcome or recorded
+        if session is not None:
+            session.hangup_cause = data.hangup_cause
+            session.outcome = outcome or "completed"
+            session.ended_at = time.time()
+            session.status = "ended"
         self.runtime.session_finished(session)
