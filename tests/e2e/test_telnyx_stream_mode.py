@@ -1,0 +1,66 @@
+"""Outbound calls in media-stream mode through the fake Telnyx, and webhook authentication.
+
+The fake speaks Telnyx's REST and webhook wire formats (signed with its own Ed25519 key) and
+plays the called party with the simulator, so every byte our server exchanges is the real shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from telnyx_stack import booked, telnyx_stack, wait_ended
+
+from voxagent.simulator.caller import DEFAULT_SCRIPT
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_outbound_call_in_stream_mode_books_an_appointment(tmp_path: Path) -> None:
+    async with telnyx_stack(tmp_path, media_streams=True, script=list(DEFAULT_SCRIPT)) as (
+        server,
+        fake,
+    ):
+        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+            # The seed service's legacy field names.
+            response = await client.post(
+                "/api/call/initiate", json={"nombre": "Ana", "telefono": "+15557654321"}
+            )
+            assert response.status_code == 200, response.text
+            placed = response.json()
+            details = await wait_ended(client, placed["call_control_id"])
+
+        dial = next(r for r in fake.requests if r.path.endswith("/calls"))
+        assert dial.json["stream_url"] == f"ws://127.0.0.1:{server.port}/stream/media"
+        assert dial.json["stream_bidirectional_mode"] == "rtp"
+        assert dial.json["stream_auth_token"]
+        assert details["outcome"] == "completed"
+        assert details["hangup_cause"] == "normal_clearing"
+        assert details["direction"] == "outbound" and details["mode"] == "media_stream"
+        assert len(details["turns"]) >= 6
+        assert all(t["first_audio_sent_ms"] is not None for t in details["turns"])
+        assert [c for c, _ in booked(server.db_path)] == [placed["call_control_id"]]
+
+
+async def test_forged_stale_and_duplicate_webhooks(tmp_path: Path) -> None:
+    async with telnyx_stack(tmp_path, media_streams=False, script=["no thank you goodbye"]) as (
+        server,
+        fake,
+    ):
+        assert await fake.send_forged() == 401
+        assert await fake.send_stale() == 401
+        fake.duplicate_deliveries = True
+        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+            placed = (
+                await client.post(
+                    "/api/call/initiate", json={"name": "Cy", "phone": "+15557654323"}
+                )
+            ).json()
+            details = await wait_ended(client, placed["call_control_id"])
+            health = (await client.get("/health")).json()
+        greetings = [r for r in fake.requests if r.path.endswith("/actions/speak")]
+        assert len(greetings) == 2, "greeting + goodbye, each once despite duplicate webhooks"
+        assert health["webhooks"]["duplicates"] > 0
+        assert health["webhooks"]["rejected"] >= 2
+        assert details["outcome"] == "completed"
