@@ -58,8 +58,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         body = the_runtime.health()
         return JSONResponse(body, status_code=503 if the_runtime.draining else 200)
 
-    app.add_api_route("/health", health, methods=["GET"], summary="Liveness and load")
-    app.add_api_route("/api/health", health, methods=["GET"], summary="Liveness and load")
+    for path in ("/health", "/api/health"):
+        app.add_api_route(
+            path,
+            health,
+            methods=["GET"],
+            summary="Liveness and load",
+            responses={503: {"description": "Draining: shutting down, no new calls"}},
+        )
 
     app.include_router(calls_routes.router)
     app.include_router(webhook_routes.router)

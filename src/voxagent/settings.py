@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     telnyx_public_key: str = ""
     telnyx_base_url: str = "https://api.telnyx.com/v2"
     webhook_base_url: str = ""
+    stream_url: str = ""
+    """Override for the media-stream URL given to Telnyx (default WEBHOOK_BASE_URL/stream/media)."""
     use_media_streams: bool = True
     telnyx_verify_signatures: bool = True
     """Only for local development: accept unsigned webhooks (logged loudly at start-up)."""

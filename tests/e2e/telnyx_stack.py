@@ -19,7 +19,7 @@ API_KEY = "KEY_TEST_0123"
 
 @contextlib.asynccontextmanager
 async def telnyx_stack(
-    tmp: Path, *, media_streams: bool, script: list[str]
+    tmp: Path, *, media_streams: bool, script: list[str], **env: str
 ) -> AsyncIterator[tuple[Server, FakeTelnyx]]:
     port = free_port()
     async with FakeTelnyx(
@@ -40,6 +40,7 @@ async def telnyx_stack(
             TELNYX_PHONE_NUMBER="+15550001000",
             WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}",
             USE_MEDIA_STREAMS="true" if media_streams else "false",
+            **env,
         )
         try:
             yield server, fake

@@ -70,3 +70,73 @@ async def test_a_batch_of_20_respects_its_concurrency_limit(tmp_path: Path) -> N
         assert stats["total"] == 20 and stats["completed"] == 20 and stats["active"] == 0
         assert stats["by_outcome"] == {"completed": 20}
         assert stats["average_duration_seconds"] > 0
+
+
+async def test_a_call_whose_stream_fails_goes_on_in_webhook_mode(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    dead = f"ws://127.0.0.1:{free_port()}/stream/media"  # nothing listens there
+    async with telnyx_stack(
+        tmp_path, media_streams=True, script=["no thank you goodbye"], STREAM_URL=dead
+    ) as (server, fake):
+        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+            placed = (
+                await client.post(
+                    "/api/call/initiate", json={"name": "Di", "phone": "+15557654324"}
+                )
+            ).json()
+            details = await wait_ended(client, placed["call_control_id"])
+        events = fake.events(placed["call_control_id"])
+        assert "streaming.failed" in events
+        assert any(r.action == "transcription_start" for r in fake.requests)
+        assert details["session"]["mode"] == "webhook"
+        assert details["outcome"] == "completed"
+        assert [m["text"] for m in details["transcript"] if m["role"] == "user"] == [
+            "no thank you goodbye"
+        ]
+
+
+async def test_cli_call_and_batch(tmp_path: Path) -> None:
+    import sys
+
+    async with telnyx_stack(tmp_path, media_streams=False, script=["no thank you goodbye"]) as (
+        server,
+        fake,
+    ):
+        csv_path = tmp_path / "numbers.csv"
+        csv_path.write_text(
+            "nombre,telefono,mascota\nAna,+15551110001,Max\nBo,+15551110002,\nBad,12345,\n"
+        )
+        voxagent = [sys.executable, "-m", "voxagent.cli"]
+        batch = await asyncio.create_subprocess_exec(
+            *voxagent,
+            "batch",
+            str(csv_path),
+            "--server",
+            server.http,
+            "--concurrency",
+            "2",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(batch.communicate(), 120)
+        text = out.decode()
+        assert batch.returncode == 0, text
+        assert "skipped row 4" in text and "E.164" in text
+        assert text.count("ended") >= 2 and "completed" in text
+        one = await asyncio.create_subprocess_exec(
+            *voxagent,
+            "call",
+            "+15551110003",
+            "--server",
+            server.http,
+            "--wait",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(one.communicate(), 120)
+        text = out.decode()
+        assert one.returncode == 0, text
+        assert "user: no thank you goodbye" in text
+        assert "outcome: completed" in text
+        assert sum(1 for r in fake.requests if r.path.endswith("/calls")) == 3

@@ -80,6 +80,8 @@ class TelnyxCallController:
         return result.call_control_id
 
     def stream_url(self) -> str:
+        if self.settings.stream_url:
+            return self.settings.stream_url
         base = self.settings.webhook_base_url.rstrip("/")
         if base.startswith("http"):
             base = "ws" + base[len("http") :]

@@ -114,7 +114,11 @@ async def place_call(runtime: Runtime, call: CallRequest, batch_id: str | None =
     "/api/call/initiate",
     response_model=CallPlaced,
     summary="Place one outbound call",
-    responses={422: {"description": "Invalid body or phone number"}, 502: {}, 503: {}},
+    responses={
+        422: {"description": "Invalid body, phone number or persona"},
+        502: {"description": "Telnyx refused the call (its error code is in the detail)"},
+        503: {"description": "Telnyx is not configured, or the server is shutting down"},
+    },
 )
 async def initiate(call: CallRequest, request: Request) -> CallPlaced:
     runtime = _runtime(request)
@@ -136,6 +140,11 @@ async def initiate(call: CallRequest, request: Request) -> CallPlaced:
     response_model=BatchAccepted,
     status_code=202,
     summary="Place many calls with a concurrency limit and a pace",
+    responses={
+        413: {"description": f"More than {MAX_BATCH} calls"},
+        422: {"description": "Invalid body (invalid entries are reported, not refused)"},
+        503: {"description": "Telnyx is not configured, or the server is shutting down"},
+    },
 )
 async def batch(body: BatchRequest, request: Request) -> BatchAccepted:
     runtime = _runtime(request)
@@ -171,7 +180,11 @@ async def batch(body: BatchRequest, request: Request) -> BatchAccepted:
     )
 
 
-@router.get("/api/call/batch/{batch_id}", summary="Progress of a batch, entry by entry")
+@router.get(
+    "/api/call/batch/{batch_id}",
+    summary="Progress of a batch, entry by entry",
+    responses={404: {"description": "Unknown batch id"}},
+)
 async def batch_status(batch_id: str, request: Request) -> dict[str, object]:
     job = _runtime(request).batches.get(batch_id)
     if job is None:
@@ -184,7 +197,11 @@ async def stats(request: Request) -> dict[str, object]:
     return _runtime(request).sessions.stats()
 
 
-@router.get("/api/calls/{call_id}", summary="A call: state, transcript, turn latencies")
+@router.get(
+    "/api/calls/{call_id}",
+    summary="A call: state, transcript, turn latencies",
+    responses={404: {"description": "Unknown call id"}},
+)
 async def get_call(call_id: str, request: Request) -> dict[str, object]:
     runtime = _runtime(request)
     session = runtime.sessions.by_call(call_id) or runtime.sessions.get(call_id)
