@@ -25,7 +25,9 @@ async def test_caller_books_an_appointment(server: Server, tmp_path) -> None:  #
     assert result.greeting_ms is not None and result.greeting_ms < 3000
     greeting = agent_lines[0]
     assert any(f"good {part}" in greeting for part in ("morning", "afternoon", "evening"))
-    assert "help you" in greeting
+    # Only the opening words are asserted: under full CPU load (two e2e workers on two cores)
+    # late frames leave gaps in the playout and the recognizer garbles the tail.
+    assert "thank you for calling" in greeting
     assert result.hung_up_by == "agent", server.log()[-3000:]
     assert result.timeouts == 0
     assert wav.stat().st_size > 8000 * 2 * 2 * 10  # ≥ 10 s of stereo audio
