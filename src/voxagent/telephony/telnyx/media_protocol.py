@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
+from voxagent.telephony.telnyx.json_shapes import describe_json
+
 __all__ = [
     "MAX_MEDIA_PAYLOAD_BYTES",
     "MAX_MESSAGE_BYTES",
@@ -205,20 +207,7 @@ OutboundMessage: TypeAlias = OutboundMedia | OutboundMark | OutboundClear
 JsonObject: TypeAlias = dict[str, Any]
 
 
-def _describe(value: object) -> str:
-    """JSON-ish type name plus a short preview, for error reasons without dumping payloads."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        preview = value if len(value) <= 24 else value[:21] + "..."
-        return f"string {preview!r}"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+_describe = describe_json
 
 
 def _path(where: str, key: str) -> str:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
+from voxagent.telephony.telnyx.json_shapes import describe_json
+
 __all__ = [
     "MAX_WEBHOOK_BYTES",
     "CallAnswered",
@@ -242,20 +244,7 @@ class WebhookEvent:
 # --- field helpers ---------------------------------------------------------------------------
 
 
-def _describe(value: object) -> str:
-    """JSON-ish type name plus a short preview, for reasons that never dump a whole payload."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        preview = value if len(value) <= 24 else value[:21] + "..."
-        return f"string {preview!r}"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+_describe = describe_json
 
 
 def _wrong(where: str, key: str, expected: str, value: object) -> MalformedWebhook:
