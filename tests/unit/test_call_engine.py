@@ -243,6 +243,7 @@ async def test_end_call_hangs_up_after_the_goodbye_is_played(executor: ThreadPoo
     assert channel.hung_up == "completed"
     assert call.outcome == "completed"
     assert [m.text for m in call.history][-1] == "Goodbye."
+    assert call.turns[-1].agent_text == "Goodbye."
 
 
 async def test_noise_without_words_is_not_a_turn(executor: ThreadPoolExecutor) -> None:

@@ -409,9 +409,10 @@ class Call:
                 group.create_task(speak())
         except* Exception as errors:
             log.error("call %s: response failed: %r", self.call_id, errors.exceptions)
+        # The turn is recorded before any hang-up, so the goodbye is in the history.
+        await self._outbox.put(_TurnDone(turn))
         for action in ending:
             await self._outbox.put(_CallAction(turn, action))
-        await self._outbox.put(_TurnDone(turn))
 
     # ------------------------------------------------------------------ send
     async def _send(self) -> None:
