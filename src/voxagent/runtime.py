@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from voxagent.agents.base import AgentAction, CallContext, EndCall, Say
+from voxagent.agents.base import AgentAction, CallContext, EndCall, Say, Transfer
 from voxagent.agents.persona import Persona, load_persona
 from voxagent.agents.scripted import ScriptedReceptionist
 from voxagent.agents.tools import ClinicTools
@@ -24,7 +24,9 @@ from voxagent.conversation.call import Call, CallServices, EngineConfig
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import History
 from voxagent.conversation.timeline import TurnTimeline
+from voxagent.providers.stt.base import SpeechToText
 from voxagent.providers.stt.pocketsphinx import PocketSphinxRecognizer
+from voxagent.providers.tts.base import TextToSpeech
 from voxagent.providers.tts.piper import PiperVoiceSynthesizer
 from voxagent.settings import Settings
 from voxagent.state.appointments import AppointmentBook
@@ -80,13 +82,13 @@ class Runtime:
         await self.db.connect()
         self.book = AppointmentBook(self.db, self.persona)
         self.records = CallRecordStore(self.db)
-        tts, stt = await asyncio.gather(
-            asyncio.to_thread(PiperVoiceSynthesizer, workers=s.tts_workers),
-            self._start_stt(),
-        )
+        voices, recognizers = await asyncio.gather(self._start_tts(), self._start_stt())
         self.services = CallServices(
-            stt=stt,
-            tts=tts,
+            stt=recognizers[0],
+            tts=voices[0],
+            stt_fallbacks=recognizers[1:],
+            tts_fallbacks=voices[1:],
+            on_provider_switch=self.on_provider_switch,
             vad_factory=lambda rate: load_vad(s.vad_engine, rate),
             vad_executor=self._vad_executor,
             config=EngineConfig(
@@ -117,19 +119,73 @@ class Runtime:
         log.info(
             "ready in %.1f s: stt=%s llm=%s tts=%s vad=%s persona=%s language=%s db=%s",
             time.perf_counter() - t0,
-            stt.name,
-            s.llm_provider,
-            tts.name,
+            ",".join(r.name for r in recognizers),
+            ",".join(s.llm_chain),
+            ",".join(v.name for v in voices),
             s.vad_engine,
             s.persona,
             s.effective_language,
             self.db.safe_url,
         )
 
-    async def _start_stt(self) -> PocketSphinxRecognizer:
-        stt = PocketSphinxRecognizer(workers=self.settings.stt_workers)
-        await stt.warm_up()
-        return stt
+    async def _start_stt(self) -> list[SpeechToText]:
+        s = self.settings
+        recognizers: list[SpeechToText] = []
+        for name in s.stt_chain:
+            if name == "deepgram":
+                from voxagent.providers.stt.deepgram import DeepgramRecognizer
+
+                recognizers.append(
+                    DeepgramRecognizer(
+                        s.deepgram_api_key,
+                        base_url=s.deepgram_base_url,
+                        model=s.deepgram_model,
+                        language=s.effective_language,
+                        endpointing_ms=s.deepgram_endpointing_ms,
+                    )
+                )
+            else:
+                sphinx = PocketSphinxRecognizer(workers=s.stt_workers)
+                await sphinx.warm_up()
+                recognizers.append(sphinx)
+        return recognizers
+
+    async def _start_tts(self) -> list[TextToSpeech]:
+        s = self.settings
+        voices: list[TextToSpeech] = []
+        for name in s.tts_chain:
+            if name == "elevenlabs":
+                from voxagent.providers.tts.elevenlabs import ElevenLabsVoice
+
+                voices.append(
+                    ElevenLabsVoice(
+                        s.elevenlabs_api_key,
+                        s.elevenlabs_voice_id,
+                        base_url=s.elevenlabs_base_url,
+                        model_id=s.elevenlabs_model,
+                        output_format="ulaw_8000",  # the phone's own encoding: no resampling
+                    )
+                )
+            elif name == "cartesia":
+                from voxagent.providers.tts.cartesia import CartesiaVoice
+
+                voices.append(
+                    CartesiaVoice(
+                        s.cartesia_api_key,
+                        s.cartesia_voice_id,
+                        base_url=s.cartesia_base_url,
+                        model_id=s.cartesia_model,
+                        encoding="pcm_mulaw",
+                        sample_rate=8000,
+                    )
+                )
+            else:
+                voices.append(await asyncio.to_thread(PiperVoiceSynthesizer, workers=s.tts_workers))
+        return voices
+
+    def on_provider_switch(self, stage: str, failed: str, to: str, reason: str) -> None:
+        """A call's provider failed and the next in its chain took over: count it."""
+        self.metrics.provider_switches[f"{stage}:{failed}->{to}"] += 1
 
     async def stop(self) -> None:
         if self.telnyx is not None:
@@ -137,8 +193,11 @@ class Runtime:
         for call in list(self.calls.values()):
             await call.end("server_shutdown")
             await self.close_call(call)
-        await self.services.stt.close()
-        await self.services.tts.close()
+        services = self.services
+        for recognizer in [services.stt, *services.stt_fallbacks]:
+            await recognizer.close()
+        for voice in [services.tts, *services.tts_fallbacks]:
+            await voice.close()
         self._vad_executor.shutdown(wait=False, cancel_futures=True)
         await self.db.close()
 
@@ -166,8 +225,15 @@ class Runtime:
         self, context: CallContext, channel: Channel, *, mode: str, session: Session | None = None
     ) -> Call:
         call = Call(
-            context.call_id, channel, self.new_agent(context), self.services, on_turn=self.on_turn
+            context.call_id,
+            channel,
+            self.new_agent(context),
+            self.services,
+            on_turn=self.on_turn,
+            language=context.language,
+            apology=lambda: self._apologize(context.language),
         )
+        call.transfer_to = self.persona.phone or None
         self.calls[call.call_id] = call
         self._no_calls.clear()
         self._remember(call.call_id, context, mode, session)
@@ -305,6 +371,14 @@ class Runtime:
             "language": s.effective_language,
             "stats": self.metrics.as_dict(),
         }
+
+    async def _apologize(self, language: str) -> AsyncIterator[AgentAction]:
+        """No recognizer is left for this call: say so, then hand over to a person."""
+        yield Say(self.persona.line("technical_trouble", language))
+        if self.persona.phone:
+            yield Transfer(self.persona.phone)
+        else:
+            yield EndCall("provider_failure")
 
 
 async def _say_then_end(line: str) -> AsyncIterator[AgentAction]:

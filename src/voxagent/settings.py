@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFLINE_STT = "pocketsphinx"
@@ -18,6 +18,10 @@ OFFLINE_TTS = "piper"
 OFFLINE_AGENT = "scripted"
 
 STT_LANGUAGES = {"pocketsphinx": {"en"}, "deepgram": {"en", "es"}}
+TTS_VOICES = (OFFLINE_TTS, "elevenlabs", "cartesia")
+LLM_AGENTS = (OFFLINE_AGENT, "anthropic", "openai")
+LLM_ALIASES = {"claude": "anthropic"}
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class SettingsError(ValueError):
@@ -52,20 +56,45 @@ class Settings(BaseSettings):
     telnyx_transcription_engine: str = "B"
     telnyx_transcription_lang: str = "en"
 
-    # Providers (comma-separated lists become fallback chains in later releases)
+    # Providers. Each is a comma-separated fallback chain: when the first fails mid-call, the
+    # next one takes over for the rest of that call (e.g. TTS_PROVIDER=elevenlabs,piper).
     stt_provider: str = OFFLINE_STT
     llm_provider: str = OFFLINE_AGENT
     tts_provider: str = OFFLINE_TTS
     deepgram_api_key: str = ""
-    claude_api_key: str = ""
+    deepgram_base_url: str = "wss://api.deepgram.com"
+    deepgram_model: str = "nova-2"
+    deepgram_endpointing_ms: int = Field(300, ge=10, le=5000)
+    claude_api_key: str = Field(
+        "", validation_alias=AliasChoices("claude_api_key", "anthropic_api_key")
+    )
+    anthropic_base_url: str = "https://api.anthropic.com"
+    claude_model: str = "claude-3-5-haiku-latest"
+    openai_api_key: str = ""
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(10.0, gt=0, le=120)
     elevenlabs_api_key: str = ""
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
+    elevenlabs_model: str = "eleven_flash_v2_5"
+    cartesia_api_key: str = ""
+    cartesia_base_url: str = "https://api.cartesia.ai"
+    cartesia_voice_id: str = "a0e99841-438c-4a64-b679-ae501e7d6091"
+    cartesia_model: str = "sonic-2"
+    speculative_responses: bool = False
+    """Start the agent on a stable interim transcript; keep it only if the final matches."""
 
     # Storage
     aws_access_key_id: str = ""
     aws_secret_access_key: str = ""
     aws_region: str = "us-east-1"
     aws_bucket_name: str = ""
+    aws_endpoint_url: str = ""
+    """S3-compatible server (MinIO, moto…); empty means AWS itself."""
     s3_bucket_folder: str = ""
+    media_dir: str = "data/media"
+    """Where audio is kept when AWS_BUCKET_NAME is unset; served at /media/…."""
     database_url: str = "sqlite+aiosqlite:///data/voxagent.db"
 
     # Conversation
@@ -88,6 +117,18 @@ class Settings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     @property
+    def stt_chain(self) -> list[str]:
+        return _chain(self.stt_provider)
+
+    @property
+    def llm_chain(self) -> list[str]:
+        return [LLM_ALIASES.get(name, name) for name in _chain(self.llm_provider)]
+
+    @property
+    def tts_chain(self) -> list[str]:
+        return _chain(self.tts_provider)
+
+    @property
     def effective_language(self) -> str:
         if self.language:
             return self.language
@@ -99,19 +140,13 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Refuse settings that cannot work together; the message names the culprit."""
-        known_stt = set(STT_LANGUAGES)
-        for name in self.stt_provider.split(","):
-            if name not in known_stt:
-                raise SettingsError(
-                    f"STT_PROVIDER={name!r} is not a known recognizer "
-                    f"(choose from {', '.join(sorted(known_stt))})"
-                )
-        first_stt = self.stt_provider.split(",")[0]
+        self._check_chains()
         language = self.effective_language
         source = "LANGUAGE" if self.language else "TELNYX_TRANSCRIPTION_LANG"
         if language not in {"en", "es"}:
             raise SettingsError(f"{source}={language!r}: voxagent speaks en or es")
         # In webhook mode Telnyx transcribes, so only stream mode needs our own recognizer.
+        first_stt = self.stt_chain[0]
         if self.use_media_streams and language not in STT_LANGUAGES[first_stt]:
             raise SettingsError(
                 f"{source}={language} needs a recognizer for that language, but "
@@ -134,30 +169,56 @@ class Settings(BaseSettings):
                 load_public_key(self.telnyx_public_key)
             except SignatureError as exc:
                 raise SettingsError(str(exc)) from None
-        if first_stt == "deepgram" and not self.deepgram_api_key:
-            raise SettingsError("STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY")
-        for name in self.tts_provider.split(","):
-            if name not in {OFFLINE_TTS, "elevenlabs", "cartesia"}:
-                raise SettingsError(f"TTS_PROVIDER={name!r} is not a known voice")
-        if self.tts_provider.split(",")[0] == "elevenlabs" and not self.elevenlabs_api_key:
-            raise SettingsError("TTS_PROVIDER=elevenlabs needs ELEVENLABS_API_KEY")
-        if self.llm_provider not in {OFFLINE_AGENT, "anthropic", "claude", "openai"}:
-            raise SettingsError(f"LLM_PROVIDER={self.llm_provider!r} is not a known agent")
-        if self.llm_provider in {"anthropic", "claude"} and not self.claude_api_key:
-            raise SettingsError("LLM_PROVIDER=anthropic needs CLAUDE_API_KEY")
+        if self.aws_bucket_name:
+            for name in ("aws_access_key_id", "aws_secret_access_key"):
+                if not getattr(self, name):
+                    raise SettingsError(f"AWS_BUCKET_NAME is set, so {name.upper()} is needed too")
         if self.barge_in_min_ms > self.end_of_turn_silence_ms * 4:
             raise SettingsError(
                 "BARGE_IN_MIN_MS is implausibly long next to END_OF_TURN_SILENCE_MS"
             )
-        not_yet = {"deepgram"} & set(self.stt_provider.split(","))
-        not_yet |= {"elevenlabs", "cartesia"} & set(self.tts_provider.split(","))
-        not_yet |= {"anthropic", "claude", "openai"} & {self.llm_provider}
-        if not_yet:
+
+    def _check_chains(self) -> None:
+        """Every provider in every chain is known and has its key: a fallback that cannot
+        start is no fallback, so it is refused at start-up, not discovered mid-call."""
+        stages = (
+            ("STT_PROVIDER", self.stt_chain, tuple(STT_LANGUAGES)),
+            ("LLM_PROVIDER", self.llm_chain, LLM_AGENTS),
+            ("TTS_PROVIDER", self.tts_chain, TTS_VOICES),
+        )
+        for setting, chain, known in stages:
+            if not chain:
+                raise SettingsError(f"{setting} is empty (choose from {', '.join(known)})")
+            for name in chain:
+                if name not in known:
+                    raise SettingsError(
+                        f"{setting}={name!r} is not known (choose from {', '.join(known)})"
+                    )
+            if len(set(chain)) != len(chain):
+                raise SettingsError(f"{setting} names a provider twice")
+        keys = {
+            "deepgram": ("STT_PROVIDER", "deepgram_api_key"),
+            "anthropic": ("LLM_PROVIDER", "claude_api_key"),
+            "elevenlabs": ("TTS_PROVIDER", "elevenlabs_api_key"),
+            "cartesia": ("TTS_PROVIDER", "cartesia_api_key"),
+        }
+        for name in [*self.stt_chain, *self.llm_chain, *self.tts_chain]:
+            if name in keys and not getattr(self, keys[name][1]):
+                setting, key = keys[name]
+                raise SettingsError(f"{setting} uses {name}, which needs {key.upper()}")
+        if (
+            "openai" in self.llm_chain
+            and not self.openai_api_key
+            and self.openai_base_url.rstrip("/") == DEFAULT_OPENAI_BASE_URL
+        ):
             raise SettingsError(
-                f"provider {sorted(not_yet)[0]!r} is configured but not available in this build; "
-                "use the offline default (STT_PROVIDER=pocketsphinx, LLM_PROVIDER=scripted, "
-                "TTS_PROVIDER=piper)"
+                "LLM_PROVIDER uses openai at api.openai.com, which needs OPENAI_API_KEY "
+                "(or set OPENAI_BASE_URL to a local server such as Ollama or vLLM)"
             )
+
+
+def _chain(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -27,7 +27,7 @@ async def telnyx_stack(
         api_key=API_KEY,
         callee_script=script,
         speak_rate_s_per_char=0.02,
-        callee_pause_s=0.2,
+        callee_pause_s=0.6,  # a real callee pauses; 0.2 s overlaps a late next sentence
     ) as fake:
         server = await asyncio.to_thread(
             start_server,

@@ -40,7 +40,8 @@ async def test_outbound_call_in_stream_mode_books_an_appointment(tmp_path: Path)
         assert details["direction"] == "outbound" and details["mode"] == "media_stream"
         assert len(details["turns"]) >= 6
         assert all(t["first_audio_sent_ms"] is not None for t in details["turns"])
-        assert [c for c, _ in booked(server.db_path)] == [placed["call_control_id"]]
+        dialogue = [(t["user_text"], t["agent_text"]) for t in details["turns"]]
+        assert [c for c, _ in booked(server.db_path)] == [placed["call_control_id"]], dialogue
 
 
 async def test_forged_stale_and_duplicate_webhooks(tmp_path: Path) -> None:

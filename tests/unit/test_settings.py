@@ -50,3 +50,46 @@ def test_unknown_provider_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_key_is_named() -> None:
     with pytest.raises(SettingsError, match="DEEPGRAM_API_KEY"):
         load_settings(stt_provider="deepgram")
+
+
+def test_provider_chains_are_parsed_and_aliases_resolved() -> None:
+    s = load_settings(
+        stt_provider="deepgram, pocketsphinx",
+        llm_provider="claude,scripted",
+        tts_provider="elevenlabs,piper",
+        deepgram_api_key="dg",
+        claude_api_key="sk-ant",
+        elevenlabs_api_key="el",
+    )
+    assert s.stt_chain == ["deepgram", "pocketsphinx"]
+    assert s.llm_chain == ["anthropic", "scripted"]
+    assert s.tts_chain == ["elevenlabs", "piper"]
+
+
+def test_a_fallback_without_its_key_is_refused_at_start_up() -> None:
+    with pytest.raises(
+        SettingsError, match="TTS_PROVIDER uses cartesia, which needs CARTESIA_API_KEY"
+    ):
+        load_settings(tts_provider="piper,cartesia")
+
+
+def test_anthropic_api_key_is_accepted_for_claude(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-x")
+    assert load_settings(llm_provider="anthropic").claude_api_key == "sk-ant-x"
+
+
+def test_openai_needs_a_key_only_at_openai_itself() -> None:
+    with pytest.raises(SettingsError, match="OPENAI_API_KEY"):
+        load_settings(llm_provider="openai")
+    local = load_settings(llm_provider="openai", openai_base_url="http://127.0.0.1:11434/v1")
+    assert local.llm_chain == ["openai"]
+
+
+def test_a_provider_named_twice_is_refused() -> None:
+    with pytest.raises(SettingsError, match="twice"):
+        load_settings(tts_provider="piper,piper")
+
+
+def test_an_s3_bucket_needs_credentials() -> None:
+    with pytest.raises(SettingsError, match="AWS_ACCESS_KEY_ID"):
+        load_settings(aws_bucket_name="calls")

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,6 +38,13 @@ from voxagent.conversation.history import History
 from voxagent.conversation.sentences import SentenceSplitter
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.conversation.turns import SpeechStarted, SpeechStopped, TurnDetector
+from voxagent.providers.errors import ProviderError
+from voxagent.providers.fallback import (
+    FallbackRecognizer,
+    FallbackVoice,
+    ProviderChain,
+    SwitchCallback,
+)
 from voxagent.providers.stt.base import SpeechToText, TranscriptionStream
 from voxagent.providers.tts.base import TextToSpeech
 
@@ -121,6 +128,18 @@ class CallServices:
     vad_factory: Callable[[int], SpeechProbability]
     vad_executor: Executor
     config: EngineConfig = field(default_factory=EngineConfig)
+    stt_fallbacks: Sequence[SpeechToText] = ()
+    tts_fallbacks: Sequence[TextToSpeech] = ()
+    on_provider_switch: SwitchCallback | None = None
+
+
+ApologyFactory = Callable[[], AsyncIterator[AgentAction]]
+"""What to say and do when a stage has no working provider left (the runtime knows the
+persona: an apology, then a transfer to a person or a hang-up)."""
+
+
+async def _hang_up_quietly() -> AsyncIterator[AgentAction]:
+    yield EndCall("provider_failure")
 
 
 TurnCallback = Callable[["Call", TurnTimeline], Awaitable[None]]
@@ -136,6 +155,8 @@ class Call:
         *,
         on_turn: TurnCallback | None = None,
         on_transcript: Callable[[str, str, bool], None] | None = None,
+        language: str | None = None,
+        apology: ApologyFactory | None = None,
     ) -> None:
         self.call_id = call_id
         self.channel = channel
@@ -152,6 +173,27 @@ class Call:
         self.last_interim = ""
         self._on_turn = on_turn
         self._on_transcript = on_transcript
+        self._apology = apology or _hang_up_quietly
+        recognizers = [services.stt, *services.stt_fallbacks]
+        if language is not None:
+            # A recognizer that cannot understand this call's language is no fallback for it.
+            recognizers = [r for r in recognizers if language in r.languages] or recognizers[:1]
+        self.stt = FallbackRecognizer(
+            ProviderChain(
+                "stt", recognizers, call_id=call_id, on_switch=services.on_provider_switch
+            )
+        )
+        self.tts = FallbackVoice(
+            ProviderChain(
+                "tts",
+                [services.tts, *services.tts_fallbacks],
+                call_id=call_id,
+                on_switch=services.on_provider_switch,
+            )
+        )
+        self.agent_provider = str(getattr(agent, "provider_name", "scripted"))
+        self.transfer_to: str | None = None
+        """Where to send the caller when no voice is left (the persona's phone number)."""
 
         rate = channel.sample_rate
         self._frame_samples = rate * FRAME_MS // 1000
@@ -314,7 +356,7 @@ class Call:
     def _on_speech_started(self) -> None:
         if self._stt_stream is not None:
             self._stt_stream.abort()
-        self._stt_stream = self.services.stt.open_stream(self.channel.sample_rate, self._interim)
+        self._stt_stream = self.stt.open_stream(self.channel.sample_rate, self._interim)
         self._held.clear()
         for chunk in self._pre_roll:
             self._stt_stream.feed(chunk)
@@ -336,7 +378,13 @@ class Call:
     async def _complete_turn(
         self, stream: TranscriptionStream, speech_end: float, end_of_turn: float
     ) -> None:
-        text = await stream.finish()
+        try:
+            text = await stream.finish()
+        except ProviderError as exc:
+            log.error("call %s: no recognizer left (%s); apologizing", self.call_id, exc)
+            if not self._ended.is_set() and not self._agent_has_floor():
+                self._start_response(self._apology(), self._new_turn())
+            return
         if self._ended.is_set():
             return
         if not text:
@@ -346,6 +394,7 @@ class Call:
         turn.speech_end = speech_end
         turn.end_of_turn = end_of_turn
         turn.mark("stt_final")
+        turn.providers["stt"] = getattr(stream, "provider_name", self.stt.name)
         turn.user_text = text
         self.history.add_user(text)
         if self._on_transcript is not None:
@@ -371,6 +420,8 @@ class Call:
 
         async def think() -> None:
             splitter = SentenceSplitter()
+            turn.mark("agent_request")
+            turn.providers["llm"] = self.agent_provider
             try:
                 async for action in actions:
                     if isinstance(action, Say):
@@ -390,11 +441,14 @@ class Call:
 
         async def speak() -> None:
             rate = self.channel.sample_rate
-            tts = self.services.tts
+            tts = self.tts
             while (sentence := await sentences.get()) is not None:
                 chunks = []
+                turn.mark("tts_request")
                 async for audio in tts.synthesize(sentence):
-                    turn.mark("tts_first_audio")
+                    if turn.tts_first_audio is None:
+                        turn.mark("tts_first_audio")
+                        turn.providers["tts"] = tts.name
                     chunks.append(audio)
                 if not chunks:
                     continue
@@ -407,6 +461,13 @@ class Call:
             async with asyncio.TaskGroup() as group:
                 group.create_task(think())
                 group.create_task(speak())
+        except* ProviderError as errors:
+            # Every voice failed: nothing can be said, so hand the caller on rather than
+            # leave them in silence.
+            log.error("call %s: response failed: %r", self.call_id, errors.exceptions)
+            ending = [
+                Transfer(self.transfer_to) if self.transfer_to else EndCall("provider_failure")
+            ]
         except* Exception as errors:
             log.error("call %s: response failed: %r", self.call_id, errors.exceptions)
         # The turn is recorded before any hang-up, so the goodbye is in the history.

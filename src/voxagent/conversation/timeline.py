@@ -13,7 +13,9 @@ MARKS = (
     "speech_end",
     "end_of_turn",
     "stt_final",
+    "agent_request",
     "agent_first_text",
+    "tts_request",
     "tts_first_audio",
     "first_audio_sent",
     "interrupted_at",
@@ -30,11 +32,17 @@ class TurnTimeline:
     end_of_turn: float | None = None
     """When the silence window closed and the turn was declared over (endpointing cost)."""
     stt_final: float | None = None
+    agent_request: float | None = None
+    """When the agent was asked (the final transcript, or a speculative interim one)."""
     agent_first_text: float | None = None
+    tts_request: float | None = None
+    """When the first sentence went to the voice."""
     tts_first_audio: float | None = None
     first_audio_sent: float | None = None
     interrupted_at: float | None = None
     interrupted: bool = False
+    providers: dict[str, str] = field(default_factory=dict)
+    """Which provider served each stage of this turn (after any fallback switch)."""
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record ``name`` once; later repeats keep the first time (it is the one that counts)."""
@@ -53,6 +61,19 @@ class TurnTimeline:
         """Caller speech end (or turn start, for the greeting) → first agent audio sent."""
         return self._ms_since_origin("first_audio_sent")
 
+    def provider_ms(self) -> dict[str, float | None]:
+        """Each provider's own time to first result, the numbers to hold a vendor to:
+        the recognizer's wait after the end of turn, the agent's first text, the first audio."""
+
+        def between(start: float | None, end: float | None) -> float | None:
+            return None if start is None or end is None else round((end - start) * 1000, 1)
+
+        return {
+            "stt_final_after_turn_ms": between(self.end_of_turn, self.stt_final),
+            "llm_first_text_ms": between(self.agent_request, self.agent_first_text),
+            "tts_first_audio_ms": between(self.tts_request, self.tts_first_audio),
+        }
+
     def latencies(self) -> dict[str, float | None]:
         """Each mark in ms from the caller's end of speech (the greeting: from call start)."""
         return {f"{name}_ms": self._ms_since_origin(name) for name in MARKS[1:]}
@@ -65,6 +86,8 @@ class TurnTimeline:
             "interrupted": self.interrupted,
         }
         record.update(self.latencies())
+        record.update(self.provider_ms())
+        record["providers"] = dict(self.providers)
         return record
 
     def raw(self) -> dict[str, object]:

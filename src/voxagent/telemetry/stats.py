@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -14,6 +15,10 @@ class ServerStats:
     malformed_messages: int = 0
     dropped_frames: int = 0
     webhooks_rejected: int = 0
+    provider_switches: Counter[str] = field(default_factory=Counter)
+    """Fallbacks taken, keyed ``stage:failed->next`` (e.g. ``tts:elevenlabs->piper``)."""
 
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, object]:
+        counts = asdict(self)
+        counts["provider_switches"] = dict(self.provider_switches)
+        return counts
