@@ -93,3 +93,18 @@ def test_a_provider_named_twice_is_refused() -> None:
 def test_an_s3_bucket_needs_credentials() -> None:
     with pytest.raises(SettingsError, match="AWS_ACCESS_KEY_ID"):
         load_settings(aws_bucket_name="calls")
+
+
+def test_env_example_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from voxagent.settings import Settings
+
+    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    named = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and line.lstrip("# ")[:1].isupper()
+    }
+    missing = {name.upper() for name in Settings.model_fields} - named
+    assert not missing, f".env.example lacks {sorted(missing)}"
