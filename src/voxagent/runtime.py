@@ -98,6 +98,7 @@ class Runtime:
                 barge_in_min_ms=s.barge_in_min_ms,
                 max_history_messages=s.max_history_messages,
                 max_call_seconds=s.max_call_seconds,
+                speculative=s.speculative_responses,
             ),
         )
         if s.telnyx_api_key:

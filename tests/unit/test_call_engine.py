@@ -263,3 +263,62 @@ async def test_audio_after_the_end_is_ignored(executor: ThreadPoolExecutor) -> N
     call.push_audio(tone(20))
     assert call.state == CallState.ENDED
     assert call.outcome == "caller_hangup"
+
+
+class InterimStt(ScriptedStt):
+    """Says the final text as an interim once some audio arrived, like a streaming recognizer."""
+
+    def open_stream(self, sample_rate: int, on_interim: object) -> ScriptedStream:
+        stream = super().open_stream(sample_rate, on_interim)
+        original = stream.feed
+
+        def feed(pcm: np.ndarray) -> None:
+            original(pcm)
+            if stream.fed >= RATE // 5:
+                on_interim(stream.text)  # type: ignore[operator]
+
+        stream.feed = feed  # type: ignore[method-assign]
+        return stream
+
+
+class PrefetchingAgent(EchoAgent):
+    def __init__(self) -> None:
+        super().__init__()
+        self.prefetched: list[tuple[float, str]] = []
+
+    def prefetch(self, transcript: str) -> None:
+        self.prefetched.append((time.monotonic(), transcript))
+
+
+@pytest.mark.parametrize("speculative", [True, False])
+async def test_a_stable_interim_lets_the_agent_start_before_the_turn_ends(
+    executor: ThreadPoolExecutor, speculative: bool
+) -> None:
+    channel = FakeChannel()
+    agent = PrefetchingAgent()
+    services = CallServices(
+        stt=InterimStt(["book a visit"]),
+        tts=ToneTts(),
+        vad_factory=lambda rate: LoudnessVad(),
+        vad_executor=executor,
+        config=EngineConfig(
+            end_of_turn_silence_ms=500,
+            min_speech_ms=64,
+            speculative=speculative,
+            speculation_stable_ms=150,
+        ),
+    )
+    call = Call("call-s", channel, agent, services)
+    channel.call = call
+    call.start()
+    await wait_for(lambda: call.state == CallState.LISTENING and len(channel.marks) == 2)
+    await speak(call, np.concatenate([tone(400), silence(700)]))
+    await wait_for(lambda: len(call.turns) == 2 and call.turns[1].stt_final is not None)
+    if speculative:
+        ((at, text),) = agent.prefetched
+        assert text == "book a visit"
+        # The agent was asked while the caller's silence window was still open.
+        assert at < call.turns[1].stt_final  # type: ignore[operator]
+    else:
+        assert agent.prefetched == []
+    await call.end()

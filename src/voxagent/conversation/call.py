@@ -78,6 +78,10 @@ class EngineConfig:
     max_history_messages: int = 50
     max_call_seconds: int = 1800
     send_lead_ms: int = 80
+    speculative: bool = False
+    """Let the agent start on an interim transcript that stayed unchanged for
+    ``speculation_stable_ms`` (agents that can, i.e. have ``prefetch``)."""
+    speculation_stable_ms: int = 200
     """How far ahead of real time audio is sent: enough to ride out jitter, short enough that
     the far end never holds more than a few frames."""
 
@@ -222,6 +226,7 @@ class Call:
         self._play_clock = 0.0
         self._ended = asyncio.Event()
         self._speaking_turn: TurnTimeline | None = None
+        self._speculation: asyncio.TimerHandle | None = None
 
     # ----------------------------------------------------------------- state
     @property
@@ -356,17 +361,37 @@ class Call:
     def _on_speech_started(self) -> None:
         if self._stt_stream is not None:
             self._stt_stream.abort()
+        self.last_interim = ""
         self._stt_stream = self.stt.open_stream(self.channel.sample_rate, self._interim)
         self._held.clear()
         for chunk in self._pre_roll:
             self._stt_stream.feed(chunk)
 
     def _interim(self, text: str) -> None:
+        changed = text != self.last_interim
         self.last_interim = text
         if self._on_transcript is not None:
             self._on_transcript("user", text, False)
+        if changed and self.config.speculative and text and hasattr(self.agent, "prefetch"):
+            if self._speculation is not None:
+                self._speculation.cancel()
+            self._speculation = asyncio.get_running_loop().call_later(
+                self.config.speculation_stable_ms / 1000, self._speculate, text
+            )
+
+    def _speculate(self, text: str) -> None:
+        """The interim transcript held still: let the agent start thinking now. The agent
+        keeps the result only if the final transcript is the same words (see its prefetch)."""
+        self._speculation = None
+        if self._ended.is_set() or self.last_interim != text or self._stt_stream is None:
+            return
+        log.debug("call %s: speculating on %r", self.call_id, text)
+        self.agent.prefetch(text)  # type: ignore[attr-defined]
 
     def _on_speech_stopped(self, event: SpeechStopped) -> None:
+        if self._speculation is not None:  # from now on the final transcript decides
+            self._speculation.cancel()
+            self._speculation = None
         stream, self._stt_stream = self._stt_stream, None
         self._held.clear()
         if stream is None:
