@@ -13,6 +13,7 @@ from voxagent.runtime import Runtime
 from voxagent.settings import Settings, load_settings
 from voxagent.telephony.telnyx.media_stream import media_stream_endpoint
 from voxagent.web.routes import calls as calls_routes
+from voxagent.web.routes import media as media_routes
 from voxagent.web.routes import webhooks as webhook_routes
 
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if owned:
             await the_runtime.start()
         app.state.runtime = the_runtime
+        app.state.media_store = the_runtime.storage
         try:
             yield
         finally:
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "batch": "/api/call/batch",
                 "stats": "/api/sessions/stats",
                 "webhook": "/webhook/telnyx",
+                "media": "/media/{key}",
                 "docs": "/docs",
                 "openapi": "/openapi.json",
             },
@@ -69,5 +72,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.include_router(calls_routes.router)
     app.include_router(webhook_routes.router)
+    app.include_router(media_routes.router)
     app.add_api_websocket_route("/stream/media", media_stream_endpoint)
     return app

@@ -44,7 +44,11 @@ def serve(
     settings = _settings_or_exit()
     assert isinstance(settings, Settings)
     configure_logging(settings.log_level)
-    server, _ = build_server(settings, host or settings.host, port or settings.port)
+    try:
+        server, _ = build_server(settings, host or settings.host, port or settings.port)
+    except SettingsError as exc:
+        typer.echo(f"voxagent: configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
     _run(server.serve())
 
 

@@ -28,11 +28,12 @@ from voxagent.providers.stt.base import SpeechToText
 from voxagent.providers.stt.pocketsphinx import PocketSphinxRecognizer
 from voxagent.providers.tts.base import TextToSpeech
 from voxagent.providers.tts.piper import PiperVoiceSynthesizer
-from voxagent.settings import Settings
+from voxagent.settings import Settings, SettingsError
 from voxagent.state.appointments import AppointmentBook
 from voxagent.state.call_records import CallRecord, CallRecordStore
 from voxagent.state.database import Database
 from voxagent.state.sessions import Session, SessionStore
+from voxagent.storage import Storage, StorageError, build_storage
 from voxagent.telemetry.stats import ServerStats
 from voxagent.telephony.batch import Batch
 
@@ -72,6 +73,20 @@ class Runtime:
         self._no_calls = asyncio.Event()
         self._no_calls.set()
         self._vad_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
+        try:  # no I/O here: the S3 client opens on first use, and start() checks it
+            self.storage: Storage = build_storage(
+                bucket=settings.aws_bucket_name or None,
+                region=settings.aws_region,
+                access_key_id=settings.aws_access_key_id,
+                secret_access_key=settings.aws_secret_access_key,
+                endpoint_url=settings.aws_endpoint_url,
+                folder=settings.s3_bucket_folder,
+                local_dir=settings.media_dir,
+                public_base_url=settings.webhook_base_url,
+                url_expiry_seconds=settings.s3_url_expiry_seconds,
+            )
+        except StorageError as exc:
+            raise SettingsError(str(exc)) from None
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -82,6 +97,10 @@ class Runtime:
         await self.db.connect()
         self.book = AppointmentBook(self.db, self.persona)
         self.records = CallRecordStore(self.db)
+        try:
+            await self.storage.check()
+        except StorageError as exc:
+            raise SettingsError(str(exc)) from None
         voices, recognizers = await asyncio.gather(self._start_tts(), self._start_stt())
         self.services = CallServices(
             stt=recognizers[0],
@@ -200,6 +219,7 @@ class Runtime:
         for voice in [services.tts, *services.tts_fallbacks]:
             await voice.close()
         self._vad_executor.shutdown(wait=False, cancel_futures=True)
+        await self.storage.close()
         await self.db.close()
 
     async def drain(self, grace_seconds: float) -> None:

@@ -1,0 +1,418 @@
+"""ElevenLabs voice over the WebSocket stream-input API.
+
+One socket per synthesis: the single-context protocol ends a stream by closing the socket,
+so reuse buys nothing and a fresh socket makes barge-in trivial (close it). Text is sent
+piece by piece while audio is read, so the first audio arrives before the rest of the
+text is even known. With ``ulaw_8000`` the phone path forwards the bytes untouched.
+
+:func:`open_socket`, :func:`text_pieces` and :class:`ResponseClock` are shared with the
+Cartesia voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    Mapping,
+)
+from typing import Any, TypeVar
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from voxagent.conversation.sentences import split_sentences
+from voxagent.providers.errors import ProviderConnectionError
+from voxagent.providers.tts.elevenlabs_protocol import (
+    DEFAULT_BASE_URL,
+    END_OF_INPUT,
+    KEEP_ALIVE,
+    RawEncoding,
+    SampleDecoder,
+    classify_error,
+    close_error,
+    initial_message,
+    parse_audio_format,
+    parse_message,
+    stream_input_url,
+    text_message,
+)
+
+__all__ = [
+    "ElevenLabsVoice",
+    "ResponseClock",
+    "TextSource",
+    "open_socket",
+    "stop_task",
+    "text_pieces",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TextSource = str | Iterable[str] | AsyncIterable[str]
+"""What the voices accept as text: a whole string, or pieces (e.g. sentences of an LLM)."""
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+CLOSE_TIMEOUT_S = 1.0
+"""Bound on the closing handshake, so a cancel never waits on a dead peer for long."""
+
+
+async def text_pieces(source: TextSource) -> AsyncGenerator[str, None]:
+    """Any text source as an async stream of pieces; a plain string is cut into sentences."""
+    if isinstance(source, str):
+        for sentence in split_sentences(source) or [source]:
+            yield sentence
+    elif isinstance(source, AsyncIterable):
+        async for piece in source:
+            yield piece
+    else:
+        for piece in source:
+            yield piece
+
+
+async def _next_piece(pieces: AsyncIterator[str]) -> str | None:
+    return await anext(pieces, None)
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel a helper task and wait for it, without swallowing our own cancellation
+    (awaiting the cancelled task directly would make both CancelledErrors look alike)."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("TTS helper task failed", exc_info=error)
+
+
+async def open_socket(
+    provider: str,
+    url: str,
+    headers: Mapping[str, str],
+    open_timeout_s: float,
+    *,
+    ping_interval_s: float | None = None,
+) -> ClientConnection:
+    """Connect, turning handshake refusals into typed errors (401 → auth, 429 → quota)."""
+    try:
+        return await connect(
+            url,
+            additional_headers=dict(headers),
+            open_timeout=open_timeout_s,
+            close_timeout=CLOSE_TIMEOUT_S,
+            max_size=MAX_MESSAGE_BYTES,
+            ping_interval=ping_interval_s,
+            ping_timeout=ping_interval_s,
+            proxy=None,
+        )
+    except InvalidStatus as exc:
+        response = exc.response
+        body = response.body.decode("utf-8", "replace").strip() if response.body else ""
+        raise classify_error(
+            provider, body or response.reason_phrase, status=response.status_code
+        ) from exc
+    except TimeoutError as exc:
+        raise ProviderConnectionError(
+            provider, f"no WebSocket handshake within {open_timeout_s:g} s"
+        ) from exc
+    except (OSError, WebSocketException) as exc:
+        raise ProviderConnectionError(provider, f"cannot connect: {exc!r}") from exc
+
+
+class ResponseClock:
+    """When the provider must be heard from next, so a synthesis fails instead of hanging.
+
+    No deadline while we are only waiting for our own text (an LLM thinking is not the
+    provider's fault). Once generation was requested, the first message must come within
+    ``first_byte_s``; once all text is sent, the stream may not stall for ``stall_s``.
+    The deadline moves while a receive is pending (text sent from another task), hence
+    the re-armable :func:`asyncio.timeout_at` around each receive instead of a fixed one.
+    """
+
+    def __init__(self, first_byte_s: float, stall_s: float) -> None:
+        self.first_byte_s = first_byte_s
+        self.stall_s = stall_s
+        self._loop = asyncio.get_running_loop()
+        self._requested_at: float | None = None
+        self._input_done_at: float | None = None
+        self._heard_at: float | None = None
+        self._timer: asyncio.Timeout | None = None
+
+    @property
+    def heard(self) -> bool:
+        return self._heard_at is not None
+
+    def requested(self) -> None:
+        """A message that makes the provider speak was sent."""
+        if self._requested_at is None:
+            self._requested_at = self._loop.time()
+            self._rearm()
+
+    def input_done(self) -> None:
+        self.requested()
+        self._input_done_at = self._loop.time()
+        self._rearm()
+
+    def message(self) -> None:
+        """The provider said something (audio, alignment, timestamps…)."""
+        self._heard_at = self._loop.time()
+        self._rearm()
+
+    def deadline(self) -> float | None:
+        if self._heard_at is None:
+            if self._requested_at is None:
+                return None
+            return self._requested_at + self.first_byte_s
+        if self._input_done_at is None:
+            return None
+        return max(self._heard_at, self._input_done_at) + self.stall_s
+
+    def wake(self) -> None:
+        """End the pending wait now (cancel, failed text source): the caller checks why."""
+        self._reschedule(self._loop.time())
+
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        """Await under the current deadline; raises TimeoutError when it passes."""
+        async with asyncio.timeout_at(self.deadline()) as timer:
+            self._timer = timer
+            try:
+                return await awaitable
+            finally:
+                self._timer = None
+
+    def expired(self, provider: str) -> ProviderConnectionError:
+        if self._heard_at is None:
+            return ProviderConnectionError(
+                provider, f"no audio within {self.first_byte_s:g} s of the request"
+            )
+        return ProviderConnectionError(provider, f"stream stalled for {self.stall_s:g} s")
+
+    def _rearm(self) -> None:
+        self._reschedule(self.deadline())
+
+    def _reschedule(self, when: float | None) -> None:
+        timer = self._timer
+        if timer is None or timer.expired():
+            return
+        with contextlib.suppress(RuntimeError):  # the wait is already finishing
+            timer.reschedule(when)
+
+
+class _Synthesis:
+    """State one in-flight synthesis shares between its reader, its sender and ``cancel``."""
+
+    def __init__(self, ws: ClientConnection, clock: ResponseClock) -> None:
+        self.ws = ws
+        self.clock = clock
+        self.cancelled = False
+        self.input_done = False
+        self.source_error: BaseException | None = None
+        self.sender: asyncio.Task[None] | None = None
+
+
+class ElevenLabsVoice:
+    """ElevenLabs text-to-speech; a :class:`~voxagent.providers.tts.base.TextToSpeech`."""
+
+    name = "elevenlabs"
+
+    def __init__(
+        self,
+        api_key: str,
+        voice_id: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        model_id: str = "eleven_flash_v2_5",
+        output_format: str = "ulaw_8000",
+        voice_settings: Mapping[str, Any] | None = None,
+        chunk_length_schedule: list[int] | None = None,
+        flush_pieces: bool = True,
+        inactivity_timeout: int | None = None,
+        keepalive_s: float = 15.0,
+        connect_timeout_s: float = 5.0,
+        first_byte_timeout_s: float = 3.0,
+        stall_timeout_s: float = 5.0,
+    ) -> None:
+        fmt = parse_audio_format(output_format)
+        server_idle = inactivity_timeout or 20
+        if keepalive_s >= server_idle:
+            raise ValueError(f"keepalive_s must be below the {server_idle} s inactivity timeout")
+        self.output_format = output_format
+        self.sample_rate: int = fmt.sample_rate
+        self.raw_encoding: RawEncoding = fmt.encoding
+        self.voice_id = voice_id
+        self.model_id = model_id
+        self._headers = {"xi-api-key": api_key}
+        self._url = stream_input_url(
+            base_url,
+            voice_id,
+            model_id=model_id,
+            output_format=output_format,
+            inactivity_timeout=inactivity_timeout,
+        )
+        self._bos = json.dumps(initial_message(api_key, voice_settings, chunk_length_schedule))
+        self._flush_pieces = flush_pieces
+        self._keepalive_s = keepalive_s
+        self._connect_timeout_s = connect_timeout_s
+        self._first_byte_timeout_s = first_byte_timeout_s
+        self._stall_timeout_s = stall_timeout_s
+        self._active: set[_Synthesis] = set()
+        self._epoch = 0  # bumped by cancel(), so a synthesis still connecting is dropped too
+
+    # --- public API ---------------------------------------------------------------------
+
+    async def synthesize(self, text: str) -> AsyncGenerator[np.ndarray, None]:
+        """Int16 chunks at :attr:`sample_rate` (the engine's TTS protocol)."""
+        async with contextlib.aclosing(self.stream(text)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    def synthesize_raw(self, text: str) -> AsyncGenerator[bytes, None]:
+        """The provider's bytes untouched, in :attr:`raw_encoding` (μ-law for ulaw_8000)."""
+        return self.stream_raw(text)
+
+    async def stream(self, pieces: TextSource) -> AsyncGenerator[np.ndarray, None]:
+        """Like :meth:`synthesize`, but the text may arrive piece by piece (e.g. an LLM)."""
+        decoder = SampleDecoder(self.raw_encoding)
+        async with contextlib.aclosing(self.stream_raw(pieces)) as raw_chunks:
+            async for raw in raw_chunks:
+                samples = decoder.decode(raw)
+                if len(samples):
+                    yield samples
+
+    async def stream_raw(self, pieces: TextSource) -> AsyncGenerator[bytes, None]:
+        """Raw audio for streamed text; ends quietly when :meth:`cancel` is called."""
+        if isinstance(pieces, str) and not pieces.strip():
+            return
+        epoch = self._epoch
+        ws = await open_socket(self.name, self._url, self._headers, self._connect_timeout_s)
+        synthesis = _Synthesis(ws, ResponseClock(self._first_byte_timeout_s, self._stall_timeout_s))
+        if epoch != self._epoch:  # cancelled while connecting
+            await ws.close()
+            return
+        self._active.add(synthesis)
+        synthesis.sender = asyncio.create_task(self._send_text(synthesis, pieces))
+        try:
+            async with contextlib.aclosing(self._receive(synthesis)) as audio_chunks:
+                async for audio in audio_chunks:
+                    yield audio
+        finally:
+            self._active.discard(synthesis)
+            await stop_task(synthesis.sender)
+            await ws.close()
+
+    async def cancel(self) -> None:
+        """Barge-in: close every in-flight synthesis; their iterators end quietly."""
+        self._epoch += 1
+        active = list(self._active)
+        for synthesis in active:
+            synthesis.cancelled = True
+            if synthesis.sender is not None:
+                synthesis.sender.cancel()
+            synthesis.clock.wake()
+        for synthesis in active:
+            await synthesis.ws.close(1000, "cancelled")
+
+    async def close(self) -> None:
+        await self.cancel()
+
+    # --- internals ----------------------------------------------------------------------
+
+    async def _send_text(self, synthesis: _Synthesis, source: TextSource) -> None:
+        ws, clock = synthesis.ws, synthesis.clock
+        pieces = text_pieces(source)
+        try:
+            await ws.send(self._bos)
+            while True:
+                piece = await self._next_with_keepalive(ws, pieces)
+                if piece is None:
+                    break
+                if piece.strip():
+                    message = text_message(
+                        piece, flush=self._flush_pieces, try_trigger=not self._flush_pieces
+                    )
+                    await ws.send(json.dumps(message))
+                    if self._flush_pieces:
+                        clock.requested()
+            await ws.send(json.dumps(END_OF_INPUT))
+            synthesis.input_done = True
+            clock.input_done()
+        except ConnectionClosed:
+            pass  # the reader reports why
+        except Exception as exc:
+            # The text source itself failed: stop the synthesis and let the reader re-raise.
+            synthesis.source_error = exc
+            clock.wake()
+        finally:
+            await pieces.aclose()
+
+    async def _next_with_keepalive(
+        self, ws: ClientConnection, pieces: AsyncIterator[str]
+    ) -> str | None:
+        """The next piece; while the source is slow, keep the socket from idling out.
+
+        The pending ``anext`` is never cancelled by the wait (that would kill an async
+        generator source), only by the task being cancelled as a whole.
+        """
+        pending = asyncio.ensure_future(_next_piece(pieces))
+        try:
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=self._keepalive_s)
+                if done:
+                    return pending.result()
+                await ws.send(json.dumps(KEEP_ALIVE))
+        finally:
+            if not pending.done():
+                pending.cancel()
+                await asyncio.wait({pending})
+                if not pending.cancelled():
+                    pending.exception()  # mark retrieved; we are being cancelled anyway
+
+    async def _receive(self, synthesis: _Synthesis) -> AsyncGenerator[bytes, None]:
+        ws, clock = synthesis.ws, synthesis.clock
+        while True:
+            if synthesis.cancelled:
+                return
+            if synthesis.source_error is not None:
+                raise synthesis.source_error
+            try:
+                raw = await clock.wait(ws.recv())
+            except TimeoutError:
+                if synthesis.cancelled or synthesis.source_error is not None:
+                    continue
+                raise clock.expired(self.name) from None
+            except ConnectionClosed as exc:
+                if synthesis.cancelled:
+                    return
+                if synthesis.source_error is not None:
+                    raise synthesis.source_error from exc
+                if self._clean_end(exc, synthesis):
+                    return
+                close = exc.rcvd
+                raise close_error(
+                    self.name, close.code if close else None, close.reason if close else ""
+                ) from exc
+            if synthesis.cancelled:
+                return
+            clock.message()
+            event = parse_message(raw)
+            if event.error is not None:
+                # An in-stream error ends the synthesis; the server closes right after.
+                raise classify_error(self.name, event.error, code=event.error_code)
+            if event.audio:
+                yield event.audio
+            if event.final:
+                return
+
+    @staticmethod
+    def _clean_end(exc: ConnectionClosed, synthesis: _Synthesis) -> bool:
+        """A normal close after all text was sent is the end, even without ``isFinal``
+        (the official SDK reads until the close and only fails on a code other than 1000)."""
+        close = exc.rcvd
+        return synthesis.input_done and close is not None and close.code == 1000
