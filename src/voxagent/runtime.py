@@ -15,15 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from voxagent.agents.base import AgentAction, CallContext, EndCall, Say, Transfer
 from voxagent.agents.persona import Persona, load_persona
 from voxagent.agents.scripted import ScriptedReceptionist
 from voxagent.agents.tools import ClinicTools
 from voxagent.audio.vad import load_vad
+from voxagent.audio.wav import wav_bytes
 from voxagent.conversation.call import Call, CallServices, EngineConfig
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import History
 from voxagent.conversation.timeline import TurnTimeline
+from voxagent.providers.fallback import FallbackVoice, ProviderChain
 from voxagent.providers.stt.base import SpeechToText
 from voxagent.providers.stt.pocketsphinx import PocketSphinxRecognizer
 from voxagent.providers.tts.base import TextToSpeech
@@ -33,7 +37,7 @@ from voxagent.state.appointments import AppointmentBook
 from voxagent.state.call_records import CallRecord, CallRecordStore
 from voxagent.state.database import Database
 from voxagent.state.sessions import Session, SessionStore
-from voxagent.storage import Storage, StorageError, build_storage
+from voxagent.storage import Storage, StorageError, build_storage, key_segment
 from voxagent.telemetry.stats import ServerStats
 from voxagent.telephony.batch import Batch
 
@@ -202,6 +206,24 @@ class Runtime:
             else:
                 voices.append(await asyncio.to_thread(PiperVoiceSynthesizer, workers=s.tts_workers))
         return voices
+
+    async def render_for_playback(self, call_id: str, text: str, index: int) -> str:
+        """Our voice for a webhook-mode turn: synthesize, store as WAV, return the URL Telnyx
+        fetches. The voice chain is the same one stream mode uses, so are its fallbacks."""
+        voice = FallbackVoice(
+            ProviderChain(
+                "tts",
+                [self.services.tts, *self.services.tts_fallbacks],
+                call_id=call_id,
+                on_switch=self.on_provider_switch,
+            )
+        )
+        chunks = [chunk async for chunk in voice.synthesize(text)]
+        pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        data = wav_bytes(pcm, voice.sample_rate)
+        return await self.storage.put(
+            f"tts/{key_segment(call_id)}/{index:03d}.wav", data, "audio/wav"
+        )
 
     def on_provider_switch(self, stage: str, failed: str, to: str, reason: str) -> None:
         """A call's provider failed and the next in its chain took over: count it."""

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     """Only for local development: accept unsigned webhooks (logged loudly at start-up)."""
     stream_codec: Literal["PCMU", "PCMA"] = "PCMU"
     telnyx_speak_voice: str = "female"
+    webhook_mode_voice: Literal["telnyx", "provider"] = "telnyx"
+    """Webhook mode: Telnyx's ``speak`` voice, or our TTS_PROVIDER voice via ``playback_start``."""
     telnyx_transcription_engine: str = "B"
     telnyx_transcription_lang: str = "en"
 

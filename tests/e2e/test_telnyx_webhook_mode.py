@@ -140,3 +140,36 @@ async def test_cli_call_and_batch(tmp_path: Path) -> None:
         assert "user: no thank you goodbye" in text
         assert "outcome: completed" in text
         assert sum(1 for r in fake.requests if r.path.endswith("/calls")) == 3
+
+
+async def test_webhook_mode_with_our_own_voice_plays_stored_audio(tmp_path: Path) -> None:
+    """WEBHOOK_MODE_VOICE=provider: each answer is our TTS audio, stored under /media and
+    played with playback_start; the fake Telnyx downloads it like Telnyx would."""
+    async with (
+        telnyx_stack(
+            tmp_path,
+            media_streams=False,
+            script=["no thank you goodbye"],
+            WEBHOOK_MODE_VOICE="provider",
+            MEDIA_DIR=str(tmp_path / "media"),
+        ) as (server, fake),
+        httpx.AsyncClient(base_url=server.http, timeout=30) as client,
+    ):
+        placed = (
+            await client.post("/api/call/initiate", json={"name": "Di", "phone": "+15557654329"})
+        ).json()
+        details = await wait_ended(client, placed["call_control_id"])
+        assert details["outcome"] == "completed", details
+        assert not [r for r in fake.requests if r.path.endswith("/actions/speak")]
+        plays = [r for r in fake.requests if r.path.endswith("/actions/playback_start")]
+        assert len(plays) >= 2  # the greeting and the goodbye
+        assert plays[0].json["audio_url"].startswith(f"{server.http}/media/tts/")
+        call = fake.calls[placed["call_control_id"]]
+        for _ in range(50):
+            if len(call.fetched) == len(plays):
+                break
+            await asyncio.sleep(0.1)
+        for url, status, kind, body in call.fetched:
+            assert status == 200 and kind == "audio/wav", url
+            assert body[:4] == b"RIFF" and len(body) > 22050  # > 0.5 s of Piper speech
+        assert details["turns"][0]["first_audio_sent_ms"] is not None

@@ -7,13 +7,14 @@ rather than producing noise further down.
 
 from __future__ import annotations
 
+import io
 import os
 import wave
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["read_wav", "write_wav"]
+__all__ = ["read_wav", "wav_bytes", "write_wav"]
 
 Int16Array = npt.NDArray[np.int16]
 StrPath = str | os.PathLike[str]
@@ -21,7 +22,14 @@ StrPath = str | os.PathLike[str]
 _LE_INT16 = np.dtype("<i2")  # WAV samples are little-endian regardless of the host
 
 
-def write_wav(path: StrPath, pcm: npt.NDArray[np.int16], rate: int) -> None:
+def wav_bytes(pcm: npt.NDArray[np.int16], rate: int) -> bytes:
+    """The bytes of a WAV file holding ``pcm`` (for storage and HTTP, not the disk)."""
+    buffer = io.BytesIO()
+    write_wav(buffer, pcm, rate)
+    return buffer.getvalue()
+
+
+def write_wav(path: StrPath | io.BytesIO, pcm: npt.NDArray[np.int16], rate: int) -> None:
     """Write int16 samples: shape ``(n,)`` is mono, ``(n, channels)`` is interleaved."""
     if pcm.dtype != np.int16:
         raise ValueError(f"write_wav expects int16 samples, got dtype {pcm.dtype}")
@@ -33,7 +41,7 @@ def write_wav(path: StrPath, pcm: npt.NDArray[np.int16], rate: int) -> None:
         raise ValueError(f"write_wav expects shape (n,) or (n, channels), got {pcm.shape}")
     if rate <= 0:
         raise ValueError(f"sample rate must be positive, got {rate}")
-    with wave.open(os.fspath(path), "wb") as wav:
+    with wave.open(path if isinstance(path, io.BytesIO) else os.fspath(path), "wb") as wav:
         wav.setnchannels(channels)
         wav.setsampwidth(2)
         wav.setframerate(rate)

@@ -382,6 +382,8 @@ class FakeCall:
     sip_hangup_cause: str | None = None
     spoken: list[str] = field(default_factory=list)
     played: list[str] = field(default_factory=list)
+    fetched: list[tuple[str, int, str, bytes]] = field(default_factory=list)
+    """``playback_start`` audio Telnyx downloaded: (url, HTTP status, content type, body)."""
     said: list[str] = field(default_factory=list)
     """What the party said through ``call.transcription`` (webhook mode)."""
     dtmf_sent: list[str] = field(default_factory=list)
@@ -1262,6 +1264,8 @@ class FakeTelnyx:
             "overlay": bool(body.get("overlay", False)),
         }
         call.played.append(str(body.get("audio_url") or body.get("media_name") or "(content)"))
+        if body.get("audio_url"):  # Telnyx downloads the file before it can play it
+            self._spawn(call, self._fetch_media(call, str(body["audio_url"])), "fetch-media")
         duration = None if loop == "infinity" else self.playback_duration_s * int(loop)
         self._queue_clip(call, _Clip("playback", duration, fields), body.get("stop"))
 
@@ -1909,6 +1913,22 @@ class FakeTelnyx:
         if status is None or status >= 300:
             self._log("webhook %s attempt %d -> %s", event.event_type, attempt, status or error)
         return status
+
+    async def _fetch_media(self, call: FakeCall, url: str) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                response = await client.get(url)
+            call.fetched.append(
+                (
+                    url,
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                    response.content,
+                )
+            )
+        except httpx.HTTPError as exc:
+            self._log("could not fetch %s: %r", url, exc)
+            call.fetched.append((url, 0, "", b""))
 
     # ------------------------------------------------------------------ plumbing
     def _spawn(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -230,6 +231,11 @@ class TelnyxCallController:
             transcription_engine=s.telnyx_transcription_engine,
             max_history_messages=s.max_history_messages,
             on_turn=self.runtime.on_turn,
+            render_audio=(
+                functools.partial(self.runtime.render_for_playback, call_id)
+                if s.webhook_mode_voice == "provider"
+                else None
+            ),
         )
         self.webhook_calls[call_id] = wm
         self.runtime.register_conversation(wm, session)

@@ -2,9 +2,11 @@
 
 The older of the two conversation modes (and the fallback when a media stream fails): Telnyx
 transcribes the caller (``transcription_start``) and sends ``call.transcription`` webhooks; we
-run the same agent and answer with ``speak``. The same history and turn telemetry as stream
-mode are kept; latency is measured from the transcript's arrival (Telnyx's endpointing happens
-before we hear of the turn) to ``call.speak.started``.
+run the same agent and answer with ``speak`` (Telnyx's voice) or, with ``render_audio``, with
+``playback_start`` of our own voice's audio stored where Telnyx can fetch it. The same history
+and turn telemetry as stream mode are kept; latency is measured from the transcript's arrival
+(Telnyx's endpointing happens before we hear of the turn) to ``call.speak.started`` /
+``call.playback.started``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from voxagent.agents.base import Agent, AgentAction, EndCall, Say, Transfer
 from voxagent.conversation.history import History
 from voxagent.conversation.timeline import TurnTimeline
+from voxagent.providers.errors import ProviderError
+from voxagent.storage import StorageError
 from voxagent.telephony.telnyx.call_control import CallControlClient, TelnyxApiError
 
 log = logging.getLogger(__name__)
@@ -37,7 +41,10 @@ class WebhookModeCall:
         transcription_engine: str,
         max_history_messages: int = 50,
         on_turn: Callable[[WebhookModeCall, TurnTimeline], Awaitable[None]] | None = None,
+        render_audio: Callable[[str, int], Awaitable[str]] | None = None,
     ) -> None:
+        """``render_audio(text, turn_index)``: synthesize with our voice, store, return the URL
+        Telnyx plays; without it Telnyx speaks with its own voice."""
         self.call_id = call_id
         self.client = client
         self.agent = agent
@@ -51,6 +58,7 @@ class WebhookModeCall:
         self.dropped_frames = 0
         self.ended = False
         self._on_turn = on_turn
+        self._render_audio = render_audio
         self._speaking: TurnTimeline | None = None
         self._after_speech: EndCall | Transfer | None = None
 
@@ -99,19 +107,36 @@ class WebhookModeCall:
             return
         self._speaking = turn
         try:
-            await self.client.speak(
-                self.call_id,
-                text,
-                voice=self.voice,
-                language=SPEAK_LANGUAGES.get(self.language, "en-US"),
-                stop="current",
-            )
+            if await self._play_own_voice(text, turn):
+                pass
+            else:
+                await self.client.speak(
+                    self.call_id,
+                    text,
+                    voice=self.voice,
+                    language=SPEAK_LANGUAGES.get(self.language, "en-US"),
+                    stop="current",
+                )
         except TelnyxApiError as exc:
             log.warning("call %s: speak failed: %s", self.call_id, exc)
             self._speaking = None
             return
         turn.mark("tts_first_audio")
         self.history.add_assistant(text)
+
+    async def _play_own_voice(self, text: str, turn: TurnTimeline) -> bool:
+        """Play our own voice's audio; False when there is none (Telnyx's voice then speaks,
+        so a failed voice or store costs the caller a change of voice, never silence)."""
+        if self._render_audio is None:
+            return False
+        turn.mark("tts_request")
+        try:
+            url = await self._render_audio(text, turn.index)
+        except (ProviderError, StorageError) as exc:
+            log.warning("call %s: own voice failed (%s); Telnyx speaks instead", self.call_id, exc)
+            return False
+        await self.client.playback_start(self.call_id, audio_url=url, stop="current")
+        return True
 
     async def on_speak_started(self) -> None:
         if self._speaking is not None:
