@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from voxagent.agents.base import AgentAction, CallContext, EndCall, Say, Transfer
+from voxagent.agents.base import Agent, AgentAction, CallContext, EndCall, Say, Transfer
 from voxagent.agents.persona import Persona, load_persona
 from voxagent.agents.scripted import ScriptedReceptionist
 from voxagent.agents.tools import ClinicTools
@@ -32,7 +32,7 @@ from voxagent.providers.stt.base import SpeechToText
 from voxagent.providers.stt.pocketsphinx import PocketSphinxRecognizer
 from voxagent.providers.tts.base import TextToSpeech
 from voxagent.providers.tts.piper import PiperVoiceSynthesizer
-from voxagent.settings import Settings, SettingsError
+from voxagent.settings import OFFLINE_AGENT, Settings, SettingsError
 from voxagent.state.appointments import AppointmentBook
 from voxagent.state.call_records import CallRecord, CallRecordStore
 from voxagent.state.database import Database
@@ -42,6 +42,7 @@ from voxagent.telemetry.stats import ServerStats
 from voxagent.telephony.batch import Batch
 
 if TYPE_CHECKING:
+    from voxagent.providers.llm.base import Brain
     from voxagent.telephony.telnyx.controller import TelnyxCallController
     from voxagent.telephony.telnyx.webhook_mode import WebhookModeCall
 
@@ -74,6 +75,7 @@ class Runtime:
         self.book: AppointmentBook
         self.records: CallRecordStore
         self.batches: dict[str, Batch] = {}
+        self.brains: list[Brain] = []
         self._no_calls = asyncio.Event()
         self._no_calls.set()
         self._vad_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
@@ -105,6 +107,7 @@ class Runtime:
             await self.storage.check()
         except StorageError as exc:
             raise SettingsError(str(exc)) from None
+        self._start_brains()
         voices, recognizers = await asyncio.gather(self._start_tts(), self._start_stt())
         self.services = CallServices(
             stt=recognizers[0],
@@ -240,6 +243,8 @@ class Runtime:
             await recognizer.close()
         for voice in [services.tts, *services.tts_fallbacks]:
             await voice.close()
+        for brain in self.brains:
+            await brain.close()
         self._vad_executor.shutdown(wait=False, cancel_futures=True)
         await self.storage.close()
         await self.db.close()
@@ -261,8 +266,52 @@ class Runtime:
             await asyncio.wait_for(self._no_calls.wait(), 10)
 
     # ---------------------------------------------------------------- calls
-    def new_agent(self, context: CallContext) -> ScriptedReceptionist:
-        return ScriptedReceptionist(self.persona, ClinicTools(self.book, context), context)
+    def _start_brains(self) -> None:
+        """The models of LLM_PROVIDER (shared by every call; each call walks its own chain)."""
+        from voxagent.providers.llm import make_brain
+
+        s = self.settings
+        options = {
+            "anthropic": (s.claude_api_key, s.claude_model, s.anthropic_base_url),
+            "openai": (s.openai_api_key, s.openai_model, s.openai_base_url),
+        }
+        for name in s.llm_chain:
+            if name == OFFLINE_AGENT:
+                break  # the scripted receptionist ends the chain: it cannot fail
+            key, model, base_url = options[name]
+            self.brains.append(
+                make_brain(
+                    name,
+                    api_key=key,
+                    model=model,
+                    base_url=base_url,
+                    timeout=s.llm_timeout_seconds,
+                )
+            )
+
+    def new_agent(self, context: CallContext) -> Agent:
+        scripted = ScriptedReceptionist(self.persona, ClinicTools(self.book, context), context)
+        if not self.brains:
+            return scripted
+        from voxagent.agents.backup import AgentWithBackup
+        from voxagent.agents.llm import LlmAgent
+        from voxagent.providers.llm.fallback import FallbackBrain
+
+        brain = FallbackBrain(
+            ProviderChain(
+                "llm", self.brains, call_id=context.call_id, on_switch=self.on_provider_switch
+            )
+        )
+        agent = LlmAgent(
+            self.persona,
+            ClinicTools(self.book, context),
+            context,
+            brain,
+            max_history=self.settings.max_history_messages,
+        )
+        if OFFLINE_AGENT in self.settings.llm_chain:
+            return AgentWithBackup(agent, scripted, on_switch=self.on_provider_switch)
+        return agent
 
     async def open_call(
         self, context: CallContext, channel: Channel, *, mode: str, session: Session | None = None

@@ -195,7 +195,6 @@ class Call:
                 on_switch=services.on_provider_switch,
             )
         )
-        self.agent_provider = str(getattr(agent, "provider_name", "scripted"))
         self.transfer_to: str | None = None
         """Where to send the caller when no voice is left (the persona's phone number)."""
 
@@ -227,6 +226,11 @@ class Call:
         self._ended = asyncio.Event()
         self._speaking_turn: TurnTimeline | None = None
         self._speculation: asyncio.TimerHandle | None = None
+
+    @property
+    def agent_provider(self) -> str:
+        """Which brain answers now (an LLM agent's model may have fallen back)."""
+        return str(getattr(self.agent, "provider_name", "scripted"))
 
     # ----------------------------------------------------------------- state
     @property
@@ -450,6 +454,11 @@ class Call:
             try:
                 async for action in actions:
                     if isinstance(action, Say):
+                        if turn.agent_first_text is None:
+                            turn.speculative = bool(
+                                getattr(self.agent, "last_reply_speculative", False)
+                            )
+                            turn.providers["llm"] = self.agent_provider
                         turn.mark("agent_first_text")
                         for sentence in splitter.feed(action.text):
                             sentences.put_nowait(sentence)

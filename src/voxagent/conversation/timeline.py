@@ -41,6 +41,8 @@ class TurnTimeline:
     first_audio_sent: float | None = None
     interrupted_at: float | None = None
     interrupted: bool = False
+    speculative: bool = False
+    """The agent's answer was started on an interim transcript (a speculation that held)."""
     providers: dict[str, str] = field(default_factory=dict)
     """Which provider served each stage of this turn (after any fallback switch)."""
 
@@ -84,6 +86,7 @@ class TurnTimeline:
             "user_text": self.user_text,
             "agent_text": self.agent_text,
             "interrupted": self.interrupted,
+            "speculative": self.speculative,
         }
         record.update(self.latencies())
         record.update(self.provider_ms())

@@ -36,7 +36,8 @@ MAX_REPLAY_SECONDS = 30
 
 
 class _Named(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
 
 P = TypeVar("P", bound=_Named)
@@ -72,9 +73,13 @@ class ProviderChain(Generic[P]):
         current = self.current
         return current.name if current is not None else "none"
 
-    def fail(self, provider: P, error: BaseException) -> P | None:
+    def fail(self, provider: P, error: BaseException, *, keep_last: bool = False) -> P | None:
         """``provider`` failed: move past it (once, however many of its streams report it)
-        and return the provider to use now, or None when the chain is exhausted."""
+        and return the provider to use now, or None when the chain is exhausted.
+        ``keep_last``: the last provider is never given up (a model that failed one turn is
+        still the best bet for the next)."""
+        if keep_last and self._index >= len(self.providers) - 1:
+            return self.current
         if provider is self.current:
             self._index += 1
             following = self.current
