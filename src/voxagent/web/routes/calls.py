@@ -228,6 +228,8 @@ async def get_call(call_id: str, request: Request) -> dict[str, object]:
             state="ended" if record.ended_at else "in_progress",
             direction=record.direction,
             mode=record.mode,
+            language=record.language,
+            persona=record.persona,
             outcome=record.outcome,
             hangup_cause=record.hangup_cause,
             transcript=record.transcript,

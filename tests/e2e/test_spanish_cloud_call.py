@@ -1,0 +1,104 @@
+"""A Spanish phone call on the cloud providers, end to end, every provider a loopback fake.
+
+Fake Telnyx dials out and plays the callee (Piper speech over a real media stream); our server
+hears it through Deepgram (the fake recognizes each utterance as the next line of the script),
+thinks with Claude (the fake runs a rule-based receptionist that books through the tools) and
+speaks with ElevenLabs in μ-law, which must reach the phone byte for byte.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from telnyx_stack import booked, telnyx_stack, wait_ended
+
+from fakes.deepgram_server import FakeDeepgram
+from fakes.llm_servers import FakeAnthropic, booking_policy
+from fakes.tts_servers import FakeElevenLabs
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SPANISH_DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes")
+
+
+def a_weekday_ahead() -> str:
+    """A working day 2 to 6 days from now, so 10:00 is open and in the future."""
+    day = next(d for n in range(2, 7) if (d := date.today() + timedelta(days=n)).weekday() < 5)
+    return SPANISH_DAYS[day.weekday()]
+
+
+async def test_spanish_call_deepgram_claude_elevenlabs(tmp_path: Path) -> None:
+    script = [
+        "Hola, quisiera hacer una cita para mi perro",
+        "Se llama Max",
+        "Necesita una vacuna",
+        f"El {a_weekday_ahead()} a las diez de la mañana",
+        "Sí, por favor",
+        "No, eso es todo, adiós",
+    ]
+    async with (
+        FakeDeepgram(api_key="dg-key", transcripts=list(script)) as deepgram,
+        FakeAnthropic(booking_policy("es"), api_key="sk-ant-test") as claude,
+        FakeElevenLabs(api_key="el-key") as eleven,
+        telnyx_stack(
+            tmp_path,
+            media_streams=True,
+            script=script,
+            TELNYX_TRANSCRIPTION_LANG="es",
+            STT_PROVIDER="deepgram",
+            DEEPGRAM_API_KEY="dg-key",
+            DEEPGRAM_BASE_URL=deepgram.url,
+            LLM_PROVIDER="anthropic",
+            CLAUDE_API_KEY="sk-ant-test",
+            ANTHROPIC_BASE_URL=claude.url,
+            TTS_PROVIDER="elevenlabs",
+            ELEVENLABS_API_KEY="el-key",
+            ELEVENLABS_BASE_URL=eleven.base_url,
+        ) as (server, fake),
+        httpx.AsyncClient(base_url=server.http, timeout=30) as client,
+    ):
+        response = await client.post(
+            "/api/call/initiate", json={"nombre": "Lucía", "telefono": "+5215550002222"}
+        )
+        assert response.status_code == 200, response.text
+        placed = response.json()
+        details = await wait_ended(client, placed["call_control_id"])
+        call = fake.calls[placed["call_control_id"]]
+
+    log = server.log()
+    assert details["outcome"] == "completed", log[-3000:]
+    assert details["mode"] == "media_stream" and details["language"] == "es"
+    # Booked through Claude's tool call, in the database, for this call.
+    rows = booked(server.db_path)
+    assert [(c, reason) for c, reason in rows] == [(placed["call_control_id"], "vacuna")], log[
+        -3000:
+    ]
+    assert claude.errors == []
+    assert any("book_appointment" in str(r.body) for r in claude.requests)
+
+    # Deepgram got the phone's μ-law at 8 kHz, in Spanish, with the streaming options.
+    assert deepgram.recognized == script
+    query = deepgram.connections[0].query
+    assert (query["encoding"], query["sample_rate"], query["language"]) == ("mulaw", "8000", "es")
+    assert query["interim_results"] == "true" and query["model"] == "nova-2"
+    assert all(c.finalizes >= 1 for c in deepgram.connections if c.bytes_received)
+
+    # ElevenLabs' μ-law reached the caller untouched (no transcoding, no resampling).
+    assert {s.query["output_format"] for s in eleven.sessions} == {"ulaw_8000"}
+    assert call.simulation is not None
+    heard = b"".join(payload for _, payload in call.simulation.agent_audio)
+    first_sentence = b"".join(eleven.sessions[0].audio).replace(b"\x7f", b"\xff")
+    assert first_sentence and first_sentence in heard.replace(b"\x7f", b"\xff")
+
+    # Every answered turn says which provider served each stage and how fast each was.
+    answered = [t for t in details["turns"][1:] if t["user_text"]]
+    assert len(answered) == len(script)
+    for turn in answered:
+        assert turn["providers"] == {"stt": "deepgram", "llm": "anthropic", "tts": "elevenlabs"}
+        assert turn["stt_final_after_turn_ms"] is not None
+        assert turn["llm_first_text_ms"] is not None
+        assert turn["tts_first_audio_ms"] is not None
+        assert turn["first_audio_sent_ms"] is not None
