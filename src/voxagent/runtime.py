@@ -26,6 +26,7 @@ from voxagent.audio.wav import wav_bytes
 from voxagent.conversation.call import Call, CallServices, EngineConfig
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import History
+from voxagent.conversation.recorder import CallRecorder
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.providers.fallback import FallbackVoice, ProviderChain
 from voxagent.providers.stt.base import SpeechToText
@@ -36,6 +37,7 @@ from voxagent.settings import OFFLINE_AGENT, Settings, SettingsError
 from voxagent.state.appointments import AppointmentBook
 from voxagent.state.call_records import CallRecord, CallRecordStore
 from voxagent.state.database import Database
+from voxagent.state.recordings import Recording, RecordingStore
 from voxagent.state.sessions import Session, SessionStore
 from voxagent.storage import Storage, StorageError, build_storage, key_segment
 from voxagent.telemetry.stats import ServerStats
@@ -103,6 +105,7 @@ class Runtime:
         await self.db.connect()
         self.book = AppointmentBook(self.db, self.persona)
         self.records = CallRecordStore(self.db)
+        self.recordings = RecordingStore(self.db)
         try:
             await self.storage.check()
         except StorageError as exc:
@@ -324,6 +327,7 @@ class Runtime:
             on_turn=self.on_turn,
             language=context.language,
             apology=lambda: self._apologize(context.language),
+            recorder=CallRecorder(channel.sample_rate) if self.settings.record_calls else None,
         )
         call.transfer_to = self.persona.phone or None
         self.calls[call.call_id] = call
@@ -374,6 +378,22 @@ class Runtime:
         self.metrics.dropped_frames += call.dropped_frames
         await self._save(call, ended=True, hangup_cause=hangup_cause)
         self._forget(call.call_id)
+        if call.recorder is not None:
+            await self._store_recording(call.call_id, call.recorder)
+
+    async def _store_recording(self, call_id: str, recorder: CallRecorder) -> None:
+        """Upload the call's audio; a failure is logged, the call record stands regardless."""
+        key = f"recordings/{key_segment(call_id)}.wav"
+        try:
+            data = await asyncio.to_thread(recorder.wav)
+            await self.storage.put(key, data, "audio/wav")
+            await self.recordings.save(Recording(call_id, key, recorder.duration_ms, len(data)))
+        except Exception:
+            log.exception("call %s: could not store the recording", call_id)
+
+    async def recording_url(self, call_id: str) -> str | None:
+        recording = await self.recordings.get(call_id)
+        return None if recording is None else await self.storage.url(recording.storage_key)
 
     def _forget(self, call_id: str) -> None:
         self._call_meta.pop(call_id, None)

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     """S3-compatible server (MinIO, moto…); empty means AWS itself."""
     s3_bucket_folder: str = ""
     media_dir: str = "data/media"
+    record_calls: bool = False
+    """Keep a stereo WAV of every media-stream call (caller left, agent right) in storage."""
     s3_url_expiry_seconds: int = Field(3600, ge=1, le=604800)
     """How long a presigned audio URL (e.g. for Telnyx playback_start) stays valid."""
     """Where audio is kept when AWS_BUCKET_NAME is unset; served at /media/…."""

@@ -4,14 +4,22 @@ is told and handed to a person. The cloud provider is a protocol-faithful fake o
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import urllib.request
+import wave
 from pathlib import Path
 
+import numpy as np
 from conftest import free_port, start_server, stop_server
 
 from fakes.deepgram_server import FakeDeepgram
 from voxagent.simulator.caller import simulate_call
+
+
+def get_bytes(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read()  # type: ignore[no-any-return]
 
 
 def get_json(url: str) -> dict[str, object]:
@@ -28,6 +36,7 @@ async def test_rejected_deepgram_key_falls_back_to_the_offline_recognizer(tmp_pa
             STT_PROVIDER="deepgram,pocketsphinx",
             DEEPGRAM_API_KEY="revoked-key",
             DEEPGRAM_BASE_URL=deepgram.url,
+            RECORD_CALLS="true",
         )
         try:
             result = await simulate_call(
@@ -35,6 +44,9 @@ async def test_rejected_deepgram_key_falls_back_to_the_offline_recognizer(tmp_pa
             )
             record = get_json(f"{server.http}/api/calls/{result.call_control_id}")
             health = get_json(f"{server.http}/health")
+            assert isinstance(record["recording_url"], str)
+            # Without WEBHOOK_BASE_URL the local store's URLs are relative to the server.
+            recording = await asyncio.to_thread(get_bytes, server.http + record["recording_url"])
         finally:
             await asyncio.to_thread(stop_server, server)
     assert deepgram.handshakes_rejected >= 1
@@ -49,6 +61,12 @@ async def test_rejected_deepgram_key_falls_back_to_the_offline_recognizer(tmp_pa
     assert stats["provider_switches"] == {"stt:deepgram->pocketsphinx": 1}
     assert health["status"] == "ok"
     assert "stt provider deepgram failed" in server.log()
+    # RECORD_CALLS: the whole call in stereo, caller left and agent right, served from /media.
+    with wave.open(io.BytesIO(recording)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    assert abs(len(audio) / 8000 - result.duration_s) < 1.5
+    assert np.abs(audio[:, 0]).max() > 1000 and np.abs(audio[:, 1]).max() > 1000
 
 
 async def test_no_recognizer_left_for_spanish_apologizes_and_transfers(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from voxagent.audio.resample import resample
 from voxagent.audio.vad import GatedVad, SpeechProbability
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import History
+from voxagent.conversation.recorder import CallRecorder
 from voxagent.conversation.sentences import SentenceSplitter
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.conversation.turns import SpeechStarted, SpeechStopped, TurnDetector
@@ -161,6 +162,7 @@ class Call:
         on_transcript: Callable[[str, str, bool], None] | None = None,
         language: str | None = None,
         apology: ApologyFactory | None = None,
+        recorder: CallRecorder | None = None,
     ) -> None:
         self.call_id = call_id
         self.channel = channel
@@ -178,6 +180,7 @@ class Call:
         self._on_turn = on_turn
         self._on_transcript = on_transcript
         self._apology = apology or _hang_up_quietly
+        self.recorder = recorder
         recognizers = [services.stt, *services.stt_fallbacks]
         if language is not None:
             # A recognizer that cannot understand this call's language is no fallback for it.
@@ -265,6 +268,8 @@ class Call:
         """Caller audio (int16 at the channel rate). Never blocks; drops if hopelessly behind."""
         if self._ended.is_set():
             return
+        if self.recorder is not None:
+            self.recorder.caller(pcm)
         try:
             self._inbound.put_nowait(pcm)
         except asyncio.QueueFull:
@@ -538,6 +543,8 @@ class Call:
                 if len(frame) < self._frame_samples:
                     frame = np.pad(frame, (0, self._frame_samples - len(frame)))
                 await self.channel.send_audio(frame)
+                if self.recorder is not None:
+                    self.recorder.agent(frame)
                 segment.sent_frames = i + 1
                 if i == 0:
                     segment.turn.mark("first_audio_sent")
@@ -584,6 +591,8 @@ class Call:
         now = time.monotonic()
         loop_now = asyncio.get_running_loop().time()
         await self.channel.clear()
+        if self.recorder is not None:
+            self.recorder.cut_agent()
         task = self._respond_task
         if task is not None and not task.done():
             task.cancel()

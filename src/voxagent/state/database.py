@@ -130,6 +130,18 @@ class CallRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
+class RecordingRow(Base):
+    """Where a call's audio is stored (a table of its own: adding it needs no migration)."""
+
+    __tablename__ = "recordings"
+
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    storage_key: Mapped[str] = mapped_column(String(600))
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
 def normalize_database_url(url: str) -> str:
     """Give a plain database URL its async driver.
 

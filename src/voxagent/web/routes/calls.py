@@ -236,6 +236,7 @@ async def get_call(call_id: str, request: Request) -> dict[str, object]:
             turns=record.turns,
             started_at=record.started_at.isoformat() if record.started_at else None,
             ended_at=record.ended_at.isoformat() if record.ended_at else None,
+            recording_url=await runtime.recording_url(call_id),
         )
     else:
         body.update(state=session.status if session else "unknown", transcript=[], turns=[])

@@ -1,0 +1,52 @@
+"""The call recording: caller left, agent right, on the caller's clock."""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import numpy as np
+
+from voxagent.conversation.recorder import CallRecorder
+
+
+def frame(value: int, n: int = 160) -> np.ndarray:
+    return np.full(n, value, dtype=np.int16)
+
+
+def test_agent_audio_lands_where_the_caller_clock_stands() -> None:
+    rec = CallRecorder(8000)
+    for _ in range(5):
+        rec.caller(frame(1))
+    rec.agent(frame(7))  # sent after 100 ms of caller audio
+    rec.agent(frame(8))  # sent ahead of real time: right after the previous frame
+    rec.caller(frame(1))
+    stereo = rec.stereo()
+    assert stereo.shape == (1120, 2)
+    assert (stereo[:960, 0] == 1).all()
+    assert (stereo[:800, 1] == 0).all()
+    assert (stereo[800:960, 1] == 7).all() and (stereo[960:1120, 1] == 8).all()
+    assert rec.duration_ms == 140
+
+
+def test_a_barge_in_drops_agent_audio_the_caller_never_heard() -> None:
+    rec = CallRecorder(8000)
+    for _ in range(4):
+        rec.agent(frame(5))  # 80 ms sent ahead of the caller's clock
+    rec.caller(frame(1))  # 20 ms later the caller talks over it
+    rec.cut_agent()
+    rec.caller(frame(1))
+    rec.agent(frame(6))  # the next answer starts at the caller's clock
+    stereo = rec.stereo()
+    assert (stereo[:160, 1] == 5).all()
+    assert (stereo[160:320, 1] == 0).all()
+    assert (stereo[320:480, 1] == 6).all()
+    assert len(stereo) == 480
+
+
+def test_the_wav_is_stereo_16_bit_at_the_call_rate() -> None:
+    rec = CallRecorder(8000)
+    rec.caller(frame(3, 8000))
+    with wave.open(io.BytesIO(rec.wav())) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
+        assert wav.getnframes() == 8000
