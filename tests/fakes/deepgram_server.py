@@ -71,6 +71,7 @@ class FakeDeepgram:
         reject_all_keys: bool = False,
         transcripts: list[str] | None = None,
         loudness: int = 400,
+        rate_limited_handshakes: int = 0,
     ) -> None:
         self.api_key = api_key
         self.idle_timeout_s = idle_timeout_s
@@ -78,6 +79,8 @@ class FakeDeepgram:
         self.drop_after_bytes = drop_after_bytes
         """Abort the first connection (no close frame) once it has received this many bytes."""
         self.reject_all_keys = reject_all_keys
+        self.rate_limited_handshakes = rate_limited_handshakes
+        """Refuse this many upgrades with 429 (too many concurrent requests) first."""
         self.transcripts = list(transcripts) if transcripts is not None else None
         """Script mode: the lines callers will be heard saying, in order (consumed)."""
         self.loudness = loudness
@@ -120,6 +123,9 @@ class FakeDeepgram:
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.reject_all_keys or request.headers.get("Authorization") != f"Token {self.api_key}":
             return self._reject(401, "Websocket initialized with invalid credentials.")
+        if self.rate_limited_handshakes > 0:
+            self.rate_limited_handshakes -= 1
+            return self._reject(429, "Too many requests. Please try again later.")
         url = urlsplit(request.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path != "/v1/listen":

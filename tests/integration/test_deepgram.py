@@ -203,3 +203,13 @@ async def test_script_mode_recognizes_real_speech_as_the_next_line() -> None:
         assert fake.recognized == ["quiero una cita", "sí, gracias"]
         assert "quiero" in interims and fake.connections[0].query["language"] == "es"
         await rec.close()
+
+
+async def test_a_rate_limited_handshake_is_retried_with_backoff() -> None:
+    async with FakeDeepgram(rate_limited_handshakes=2) as fake:
+        rec = recognizer(fake)
+        stream = rec.open_stream(8000, lambda _: None)
+        await feed_in_chunks(stream, fake.speak("yes please"))
+        assert await stream.finish() == "yes please"
+        assert fake.handshakes_rejected == 2 and len(fake.connections) == 1
+        await rec.close()

@@ -62,6 +62,8 @@ class ProviderChain(Generic[P]):
         self._on_switch = on_switch
         self._index = 0
         self.switches: list[tuple[str, str, str]] = []
+        self.errors: list[str] = []
+        """The type of each failure that caused a switch, e.g. ``ProviderAuthError``."""
 
     @property
     def current(self) -> P | None:
@@ -86,6 +88,7 @@ class ProviderChain(Generic[P]):
             to = following.name if following is not None else "none"
             reason = str(error) or type(error).__name__
             self.switches.append((provider.name, to, reason))
+            self.errors.append(type(error).__name__)
             log.warning(
                 "call %s: %s provider %s failed (%s); %s",
                 self.call_id or "-",
