@@ -254,3 +254,51 @@ async def test_a_stable_interim_lets_the_agent_start_before_the_turn_ends(
     else:
         assert agent.prefetched == []
     await call.end()
+
+
+class TricklingTts:
+    """A streaming voice: a sentence comes in 100 ms chunks, each 150 ms after the last
+    (slower than real time, like a congested cloud voice)."""
+
+    name = "trickle"
+    sample_rate = RATE
+
+    def __init__(self) -> None:
+        self.finished_at: list[float] = []
+
+    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+        for _ in range(4):
+            await asyncio.sleep(0.15)
+            yield (np.sin(np.arange(RATE // 10) / 5) * 3000).astype(np.int16)
+        self.finished_at.append(time.monotonic())
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_streaming_voice_is_played_from_its_first_chunk(
+    executor: ThreadPoolExecutor,
+) -> None:
+    channel = FakeChannel()
+    tts = TricklingTts()
+    services = CallServices(
+        stt=ScriptedStt([]),
+        tts=tts,
+        vad_factory=lambda rate: LoudnessVad(),
+        vad_executor=executor,
+    )
+    call = Call("call-t", channel, EchoAgent(), services)
+    channel.call = call
+    call.start()
+    await wait_for(lambda: len(channel.marks) == 2, 5)
+    # The first frame went out long before the first sentence was fully synthesized ...
+    assert channel.frames[0][0] < tts.finished_at[0] - 0.3
+    # ... every sample arrived (2 sentences x 400 ms = 40 frames), in order, none twice ...
+    assert len(channel.frames) == 40
+    # ... and where the voice fell behind, the caller heard a pause, not a burst: never more
+    # than the send lead (80 ms = 4 frames) ahead of real time.
+    times = np.array([t for t, _ in channel.frames])
+    for k, t in enumerate(times):
+        assert (np.abs(times[: k + 1] - t) < 0.02).sum() <= 5
+    assert times[19] - times[0] > 0.4  # the first sentence followed the voice's pace
+    await call.end()

@@ -31,7 +31,7 @@ from enum import StrEnum
 import numpy as np
 
 from voxagent.agents.base import Agent, AgentAction, EndCall, Say, Transfer
-from voxagent.audio.resample import resample
+from voxagent.audio.resample import StreamResampler
 from voxagent.audio.vad import GatedVad, SpeechProbability
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import History
@@ -89,6 +89,9 @@ class EngineConfig:
 
 @dataclass(slots=True)
 class _Segment:
+    """One sentence of agent audio. It may still be growing while it plays: a streaming
+    voice's first chunk is sent at once instead of after the whole sentence."""
+
     turn: TurnTimeline
     text: str
     pcm: np.ndarray
@@ -96,6 +99,17 @@ class _Segment:
     play_start: float = 0.0
     duration: float = 0.0
     sent_frames: int = 0
+    complete: bool = True
+    grew: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def extend(self, pcm: np.ndarray) -> None:
+        if len(pcm):
+            self.pcm = np.concatenate([self.pcm, pcm])
+            self.grew.set()
+
+    def finish(self) -> None:
+        self.complete = True
+        self.grew.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,19 +496,30 @@ class Call:
             rate = self.channel.sample_rate
             tts = self.tts
             while (sentence := await sentences.get()) is not None:
-                chunks = []
                 turn.mark("tts_request")
-                async for audio in tts.synthesize(sentence):
-                    if turn.tts_first_audio is None:
-                        turn.mark("tts_first_audio")
-                        turn.providers["tts"] = tts.name
-                    chunks.append(audio)
-                if not chunks:
-                    continue
-                pcm = np.concatenate(chunks)
-                if tts.sample_rate != rate:
-                    pcm = resample(pcm, tts.sample_rate, rate)
-                await self._outbox.put(_Segment(turn, sentence, pcm))
+                resampler = StreamResampler(tts.sample_rate, rate)
+                segment: _Segment | None = None
+                try:
+                    async for audio in tts.synthesize(sentence):
+                        if turn.tts_first_audio is None:
+                            turn.mark("tts_first_audio")
+                            turn.providers["tts"] = tts.name
+                        pcm = resampler.process(audio)
+                        if segment is None and len(pcm):
+                            # Play from the first chunk; the rest follows as it arrives.
+                            segment = _Segment(turn, sentence, pcm, complete=False)
+                            await self._outbox.put(segment)
+                        elif segment is not None:
+                            segment.extend(pcm)
+                    tail = resampler.flush()
+                    if segment is None and len(tail):
+                        segment = _Segment(turn, sentence, tail, complete=False)
+                        await self._outbox.put(segment)
+                    elif segment is not None:
+                        segment.extend(tail)
+                finally:
+                    if segment is not None:
+                        segment.finish()
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -529,19 +554,30 @@ class Call:
                 await self._perform(item.action)
                 continue
             segment = item
-            pcm = segment.pcm
-            n_frames = -(-len(pcm) // self._frame_samples)
+            size = self._frame_samples
             segment.play_start = max(self._play_clock, loop.time())
-            segment.duration = n_frames * frame_seconds
             self._playing = segment
-            for i in range(n_frames):
+            i = 0
+            while True:
+                segment.duration = max(i, -(-len(segment.pcm) // size)) * frame_seconds
+                if (i + 1) * size > len(segment.pcm) and not segment.complete:
+                    # The voice is behind the caller's ear: wait, then resume the clock
+                    # from now (the caller hears a pause, never a burst).
+                    segment.grew.clear()
+                    await segment.grew.wait()
+                    late = loop.time() - (segment.play_start + i * frame_seconds)
+                    if late > 0:
+                        segment.play_start += late
+                    continue
+                if i * size >= len(segment.pcm):
+                    break
                 due = segment.play_start + i * frame_seconds - lead
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                frame = pcm[i * self._frame_samples : (i + 1) * self._frame_samples]
-                if len(frame) < self._frame_samples:
-                    frame = np.pad(frame, (0, self._frame_samples - len(frame)))
+                frame = segment.pcm[i * size : (i + 1) * size]
+                if len(frame) < size:
+                    frame = np.pad(frame, (0, size - len(frame)))
                 await self.channel.send_audio(frame)
                 if self.recorder is not None:
                     self.recorder.agent(frame)
@@ -550,6 +586,7 @@ class Call:
                     segment.turn.mark("first_audio_sent")
                     if self._on_transcript is not None:
                         self._on_transcript("assistant", segment.text, True)
+                i += 1
             self._play_clock = segment.play_start + segment.duration
             segment.mark = f"seg-{next(self._mark_ids)}"
             self._unacked_marks[segment.mark] = segment
