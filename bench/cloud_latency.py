@@ -98,8 +98,8 @@ async def run_mode(
         "heard_p95": percentile(heard, 95),
         "sent_p50": p50("first_audio_sent_ms"),
         "stt": p50("stt_final_after_turn_ms"),
-        "llm": p50("llm_first_text_ms"),
-        "tts": p50("tts_first_audio_ms"),
+        "llm": p50("llm_ttft_ms"),
+        "tts": p50("tts_ttfb_ms"),
         "hits": sum(1 for t in turns if t.get("speculative")),
     }
 
@@ -129,8 +129,8 @@ async def main() -> None:
         "heard_p95": "heard p95",
         "sent_p50": "sent p50",
         "stt": "stt after turn",
-        "llm": "llm first text",
-        "tts": "tts first audio",
+        "llm": "llm ttft",
+        "tts": "tts ttfb",
         "hits": "speculative",
     }
     print(" | ".join(columns.values()))

@@ -99,6 +99,6 @@ async def test_spanish_call_deepgram_claude_elevenlabs(tmp_path: Path) -> None:
     for turn in answered:
         assert turn["providers"] == {"stt": "deepgram", "llm": "anthropic", "tts": "elevenlabs"}
         assert turn["stt_final_after_turn_ms"] is not None
-        assert turn["llm_first_text_ms"] is not None
-        assert turn["tts_first_audio_ms"] is not None
+        assert turn["llm_ttft_ms"] is not None
+        assert turn["tts_ttfb_ms"] is not None
         assert turn["first_audio_sent_ms"] is not None

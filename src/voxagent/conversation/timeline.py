@@ -72,8 +72,8 @@ class TurnTimeline:
 
         return {
             "stt_final_after_turn_ms": between(self.end_of_turn, self.stt_final),
-            "llm_first_text_ms": between(self.agent_request, self.agent_first_text),
-            "tts_first_audio_ms": between(self.tts_request, self.tts_first_audio),
+            "llm_ttft_ms": between(self.agent_request, self.agent_first_text),
+            "tts_ttfb_ms": between(self.tts_request, self.tts_first_audio),
         }
 
     def latencies(self) -> dict[str, float | None]:
