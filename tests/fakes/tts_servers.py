@@ -11,6 +11,7 @@ Fault switches (plain attributes, set them per test, even while the server runs)
   (ElevenLabs with ``bad_key_mode="stream"``: accepted, then an error message and a 1008
   close, which is what the real service does for a bad key in the first message);
 * ``rate_limited`` — HTTP 429 at the upgrade;
+* ``handshake_delay`` — seconds the WebSocket upgrade takes (a real TLS connect's cost);
 * ``first_byte_delay`` — seconds before the first audio chunk of a synthesis;
 * ``drop_after_chunks`` — abort the TCP connection (no close frame) after N chunks;
 * ``inactivity_timeout`` (ElevenLabs) / ``idle_timeout`` (Cartesia) — close the socket
@@ -27,6 +28,7 @@ import base64
 import contextlib
 import json
 import math
+import time
 import zlib
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -159,6 +161,12 @@ class _FakeServer:
         self.connections = 0
         self.handshakes: list[dict[str, str]] = []
         """Headers of every upgrade request, accepted or not (lower-case names)."""
+        self.handshake_delay = 0.0
+
+    @property
+    def open_connections(self) -> int:
+        """Accepted sockets not yet closing."""
+        return len(self._server.connections) if self._server is not None else 0
 
     @property
     def base_url(self) -> str:
@@ -183,8 +191,10 @@ class _FakeServer:
         self._server.close()
         await self._server.wait_closed()
 
-    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         self.handshakes.append({k.lower(): v for k, v in request.headers.raw_items()})
+        if self.handshake_delay > 0:
+            await asyncio.sleep(self.handshake_delay)
         return self._check_request(ws, request)
 
     def _check_request(self, ws: ServerConnection, request: Request) -> Response | None:
@@ -209,6 +219,10 @@ class ElevenLabsSession:
     """Every audio chunk sent, decoded from base64: what the client must pass through."""
     outcome: str = "open"
     """final | client_closed | dropped | idle_timeout | bad_key | bad_request"""
+    opened_at: float = field(default_factory=time.monotonic)
+    """When the handshake completed (``time.monotonic``, comparable with the test's clock)."""
+    first_message_at: float | None = None
+    """When the first (BOS) message arrived: the socket was put to use."""
 
     @property
     def texts(self) -> list[str]:
@@ -229,8 +243,10 @@ class FakeElevenLabs(_FakeServer):
         chunk_delay: float = 0.0,
         drop_after_chunks: int | None = None,
         inactivity_timeout: float = 20.0,
+        handshake_delay: float = 0.0,
     ) -> None:
         super().__init__()
+        self.handshake_delay = handshake_delay
         self.api_key = api_key
         self.bad_key_mode: Literal["upgrade", "stream"] = bad_key_mode
         self.rate_limited = rate_limited
@@ -313,6 +329,7 @@ class FakeElevenLabs(_FakeServer):
             message = json.loads(raw)
             session.messages.append(message)
             if len(session.messages) == 1:  # BOS
+                session.first_message_at = time.monotonic()
                 key = session.header_key or message.get("xi_api_key") or message.get("xi-api-key")
                 if key != self.api_key:
                     session.outcome = "bad_key"

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
 
-from fakes.tts_servers import FakeCartesia, FakeElevenLabs, expected_pcm, expected_raw
+from fakes.tts_servers import (
+    ElevenLabsSession,
+    FakeCartesia,
+    FakeElevenLabs,
+    expected_pcm,
+    expected_raw,
+)
 from voxagent.audio.g711 import ulaw_decode
 from voxagent.providers.errors import (
     ProviderAuthError,
@@ -52,6 +60,11 @@ def cartesia(fake: FakeCartesia, **options: object) -> CartesiaVoice:
     return CartesiaVoice(fake.api_key, "voice-uuid", **settings)  # type: ignore[arg-type]
 
 
+def used_sessions(fake: FakeElevenLabs) -> list[ElevenLabsSession]:
+    """Sessions that carried a synthesis, leaving out the idle spare the voice keeps open."""
+    return [session for session in fake.sessions if session.messages]
+
+
 async def collect(chunks: AsyncIterator[np.ndarray]) -> np.ndarray:
     parts = [chunk async for chunk in chunks]
     assert all(part.dtype == np.int16 for part in parts)
@@ -72,6 +85,26 @@ async def sentences_after(
         yield sentence
 
 
+async def until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
+    """Poll a condition about the fake (its handlers run on the same loop)."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "the fake never got there"
+        await asyncio.sleep(0.005)
+
+
+async def first_audio_after(voice: ElevenLabsVoice, text: str) -> tuple[float, float, np.ndarray]:
+    """(when it was asked, seconds to the first chunk, all the audio) of one synthesis."""
+    asked = time.monotonic()
+    chunks: list[np.ndarray] = []
+    waited = 0.0
+    async for chunk in voice.synthesize(text):
+        if not chunks:
+            waited = time.monotonic() - asked
+        chunks.append(chunk)
+    return asked, waited, np.concatenate(chunks)
+
+
 async def slow_pieces(pause: float, *pieces: str) -> AsyncIterator[str]:
     for index, piece in enumerate(pieces):
         if index:
@@ -88,7 +121,7 @@ async def test_elevenlabs_synthesize_returns_exactly_the_expected_audio() -> Non
         assert (voice.sample_rate, voice.raw_encoding) == (16000, "pcm_s16le")
         audio = await collect(voice.synthesize(GREETING))
         assert np.array_equal(audio, expected_pcm(GREETING, 16000))
-        (session,) = fake.sessions
+        (session,) = used_sessions(fake)
         assert session.outcome == "final"
         assert session.voice_id == "voice-1"
         assert session.query == {"model_id": "eleven_turbo_v2_5", "output_format": "pcm_16000"}
@@ -110,7 +143,7 @@ async def test_elevenlabs_ulaw_bytes_pass_through_untouched() -> None:
         voice = eleven(fake)  # default output_format is ulaw_8000
         assert (voice.sample_rate, voice.raw_encoding) == (8000, "ulaw")
         raw = await collect_raw(voice.synthesize_raw(GREETING))
-        (session,) = fake.sessions
+        (session,) = used_sessions(fake)
         assert session.query["output_format"] == "ulaw_8000"
         assert raw == session.audio  # chunk for chunk, byte for byte
         assert b"".join(raw) == expected_raw(GREETING, 8000, "ulaw")
@@ -129,7 +162,7 @@ async def test_elevenlabs_streamed_sentences_are_spoken_before_the_text_ends() -
         async for chunk in voice.stream_raw(pieces):
             raw.append(chunk)
             first_audio.set()  # the second sentence is only produced after audio arrived
-        (session,) = fake.sessions
+        (session,) = used_sessions(fake)
         assert session.query["inactivity_timeout"] == "30"
         assert session.texts == ["Sure thing. ", "Your visit is at ten. ", "Bye! ", ""]
         text = "Sure thing. Your visit is at ten. Bye!"
@@ -152,7 +185,7 @@ async def test_elevenlabs_keepalive_holds_the_socket_while_the_llm_is_slow() -> 
     async with FakeElevenLabs(inactivity_timeout=0.2) as fake:
         voice = eleven(fake, keepalive_s=0.05)
         raw = await collect_raw(voice.stream_raw(slow_pieces(0.5, "One moment.", "Done now.")))
-        (session,) = fake.sessions
+        (session,) = used_sessions(fake)
         assert session.outcome == "final"
         assert " " in session.texts  # keep-alives were sent while waiting
         assert b"".join(raw) == expected_raw("One moment. Done now.", 8000, "ulaw")
@@ -277,6 +310,137 @@ async def test_elevenlabs_unreachable_server_is_a_connection_error() -> None:
         base_url = fake.base_url
     with pytest.raises(ProviderConnectionError, match="cannot connect"):
         await collect(ElevenLabsVoice("k", "v", base_url=base_url).synthesize(GREETING))
+
+
+# --- ElevenLabs: the warm spare socket -----------------------------------------------------
+
+HANDSHAKE_S = 0.25
+
+
+async def test_elevenlabs_next_sentence_starts_on_the_socket_opened_in_the_background() -> None:
+    async with FakeElevenLabs(handshake_delay=HANDSHAKE_S) as fake:
+        voice = eleven(fake, output_format="pcm_16000")
+        _, first_wait, _ = await first_audio_after(voice, "Sure thing.")
+        assert first_wait >= HANDSHAKE_S  # nothing was warm yet
+        await until(lambda: len(fake.sessions) == 2)  # the spare's handshake is done
+        asked, waited, audio = await first_audio_after(voice, "Your visit is at ten.")
+        assert np.array_equal(audio, expected_pcm("Your visit is at ten.", 16000))
+        assert waited < HANDSHAKE_S / 2, f"first audio after {waited * 1000:.0f} ms"
+        # The fake saw that socket's handshake before the sentence was even asked for.
+        spare = fake.sessions[1]
+        assert used_sessions(fake)[1] is spare
+        assert spare.first_message_at is not None
+        assert spare.opened_at < asked < spare.first_message_at
+        assert spare.messages[0]["text"] == " " and spare.outcome == "final"  # BOS sent then
+        await voice.close()
+
+
+async def test_elevenlabs_without_prewarm_every_sentence_pays_the_handshake() -> None:
+    async with FakeElevenLabs(handshake_delay=HANDSHAKE_S) as fake:
+        voice = eleven(fake, prewarm=False)
+        await voice.warm_up()  # a no-op without prewarm
+        await collect(voice.synthesize("Sure thing."))
+        _, waited, _ = await first_audio_after(voice, "Your visit is at ten.")
+        assert waited >= HANDSHAKE_S
+        assert len(fake.handshakes) == 2 and len(used_sessions(fake)) == 2
+        await voice.close()
+
+
+async def test_elevenlabs_a_spare_still_connecting_is_adopted_not_duplicated() -> None:
+    async with FakeElevenLabs(handshake_delay=0.3, chunk_delay=0.05) as fake:
+        voice = eleven(fake)
+        await collect(voice.synthesize("Sure thing."))  # ~0.15 s of audio after connecting
+        assert len(fake.handshakes) == 2  # the spare's handshake is under way, not done
+        _, waited, _ = await first_audio_after(voice, "Your visit is at ten.")
+        assert waited < 0.25  # only what was left of the spare's handshake
+        assert used_sessions(fake)[1] is fake.sessions[1]
+        assert len(fake.handshakes) == 3  # the adopted spare and a new one, no extra connect
+        await voice.close()
+
+
+async def test_elevenlabs_concurrent_syntheses_each_get_their_own_socket() -> None:
+    texts = ["Morning slots are full.", "Afternoon works fine.", "Evening is open too."]
+    async with FakeElevenLabs() as fake:
+        voice = eleven(fake, output_format="pcm_16000")
+        await voice.warm_up()
+        assert len(fake.sessions) == 1 and fake.sessions[0].messages == []
+        # The first takes the warm spare, the second the one it started, the third connects.
+        audios = await asyncio.gather(*(collect(voice.synthesize(text)) for text in texts))
+        for text, audio in zip(texts, audios, strict=True):
+            assert np.array_equal(audio, expected_pcm(text, 16000))
+        used = used_sessions(fake)
+        assert sorted(s.texts[0] for s in used) == sorted(f"{text} " for text in texts)
+        assert all(s.outcome == "final" for s in used)
+        assert len(fake.sessions) == 4  # three used, one spare left for the next sentence
+        await voice.close()
+
+
+async def test_elevenlabs_spare_closed_by_the_server_is_replaced_transparently() -> None:
+    async with FakeElevenLabs(inactivity_timeout=0.1) as fake:
+        voice = eleven(fake, output_format="pcm_16000")
+        await collect(voice.synthesize("Sure thing."))
+        await until(lambda: len(fake.sessions) == 2 and fake.sessions[1].outcome != "open")
+        assert fake.sessions[1].outcome == "idle_timeout"  # the spare died while unused
+        audio = await collect(voice.synthesize("Your visit is at ten."))
+        assert np.array_equal(audio, expected_pcm("Your visit is at ten.", 16000))
+        assert used_sessions(fake)[1] is fake.sessions[2]  # a new connection, no error
+        await voice.close()
+
+
+async def test_elevenlabs_spare_is_replaced_before_the_inactivity_timeout() -> None:
+    async with FakeElevenLabs(inactivity_timeout=1.0) as fake:
+        voice = eleven(fake, inactivity_timeout=1, keepalive_s=0.5)  # spare lives 0.75 s
+        await collect(voice.synthesize("Sure thing."))
+        await asyncio.sleep(1.0)  # past the server's timeout for the first spare
+        _, waited, _ = await first_audio_after(voice, "Your visit is at ten.")
+        outcomes = [s.outcome for s in fake.sessions]
+        assert outcomes[:3] == ["final", "client_closed", "final"]  # rotated by us, in time
+        assert "idle_timeout" not in outcomes
+        assert waited < 0.1
+        await voice.close()
+
+
+async def test_elevenlabs_close_leaves_no_socket_open() -> None:
+    async with FakeElevenLabs() as fake:
+        voice = eleven(fake)
+        await collect(voice.synthesize("Sure thing."))
+        await until(lambda: fake.open_connections == 1)  # the spare
+        await voice.close()
+        assert fake.open_connections == 0
+        await until(lambda: all(s.outcome != "open" for s in fake.sessions))
+        assert fake.sessions[1].outcome == "client_closed"
+        # Also while the spare is still in its handshake.
+        fake.handshake_delay = 0.2
+        await collect(voice.synthesize("Still here."))
+        assert len(fake.handshakes) == 4  # the next spare's upgrade is pending
+        await voice.close()
+        await asyncio.sleep(0.3)  # past the handshake the fake would have completed
+        assert fake.open_connections == 0
+        assert all(s.outcome != "open" for s in fake.sessions)
+
+
+@pytest.mark.timeout(2)
+async def test_elevenlabs_bad_key_with_prewarm_fails_on_synthesize_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    async with FakeElevenLabs(api_key="the-right-key") as fake:
+        voice = ElevenLabsVoice("wrong", "voice-1", base_url=fake.base_url, prewarm=True)
+        await voice.warm_up()  # the spare fails quietly
+        with pytest.raises(ProviderAuthError, match="401"):
+            await collect(voice.synthesize(GREETING))
+        # A synthesis that adopts a spare still failing its handshake gets the same error.
+        fake.handshake_delay = 0.1
+        warming = asyncio.create_task(voice.warm_up())
+        await asyncio.sleep(0.02)
+        with pytest.raises(ProviderAuthError, match="401"):
+            await collect(voice.synthesize(GREETING))
+        await warming
+        await voice.close()
+        assert fake.sessions == [] and len(fake.handshakes) == 3
+    del voice, warming
+    gc.collect()  # an unretrieved task exception would be logged now
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 # --- Cartesia: the happy paths -------------------------------------------------------------

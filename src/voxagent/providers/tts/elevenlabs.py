@@ -1,9 +1,12 @@
 """ElevenLabs voice over the WebSocket stream-input API.
 
 One socket per synthesis: the single-context protocol ends a stream by closing the socket,
-so reuse buys nothing and a fresh socket makes barge-in trivial (close it). Text is sent
-piece by piece while audio is read, so the first audio arrives before the rest of the
-text is even known. With ``ulaw_8000`` the phone path forwards the bytes untouched.
+so a socket cannot be reused, and a fresh one makes barge-in trivial (close it). What can
+be done ahead of time is the handshake (TCP + TLS + upgrade, 100-300 ms on the real service):
+with ``prewarm`` the voice keeps one connected spare socket, opened in the background while
+a synthesis runs, so the next sentence starts with its first message instead of a connect.
+Text is sent piece by piece while audio is read, so the first audio arrives before the rest
+of the text is even known. With ``ulaw_8000`` the phone path forwards the bytes untouched.
 
 :func:`open_socket`, :func:`text_pieces` and :class:`ResponseClock` are shared with the
 Cartesia voice.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import (
@@ -28,6 +32,7 @@ from typing import Any, TypeVar
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.protocol import State
 
 from voxagent.conversation.sentences import split_sentences
 from voxagent.providers.errors import ProviderConnectionError
@@ -64,6 +69,13 @@ TextSource = str | Iterable[str] | AsyncIterable[str]
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 CLOSE_TIMEOUT_S = 1.0
 """Bound on the closing handshake, so a cancel never waits on a dead peer for long."""
+SPARE_AGE_FRACTION = 0.75
+"""A spare socket is replaced at this share of the server's inactivity timeout (15 s of the
+default 20 s): the server closes a socket that got no text, and the margin covers the clock
+difference and the trip of the first message."""
+SPARE_HORIZON_S = 60.0
+"""A spare is only replaced within this long after the last synthesis: longer than a caller's
+turn usually lasts, and past it the call has likely ended, so rotating sockets would churn."""
 
 
 async def text_pieces(source: TextSource) -> AsyncGenerator[str, None]:
@@ -217,8 +229,29 @@ class _Synthesis:
         self.sender: asyncio.Task[None] | None = None
 
 
+async def _close_quietly(ws: ClientConnection) -> None:
+    """Close a socket nobody uses; failing to is nobody's error, so it is only logged."""
+    try:
+        await ws.close()
+    except Exception as exc:
+        log.debug("closing an ElevenLabs spare socket failed: %r", exc)
+
+
+class _Spare:
+    """A socket connecting or connected ahead of the synthesis that will use it."""
+
+    def __init__(self, connecting: asyncio.Task[ClientConnection]) -> None:
+        self.connecting = connecting
+        self.expiry: asyncio.TimerHandle | None = None
+        """Replaces the spare before the server's inactivity timeout closes it."""
+
+
 class ElevenLabsVoice:
-    """ElevenLabs text-to-speech; a :class:`~voxagent.providers.tts.base.TextToSpeech`."""
+    """ElevenLabs text-to-speech; a :class:`~voxagent.providers.tts.base.TextToSpeech`.
+
+    One instance serves every call of the process. ``prewarm`` keeps at most one spare
+    socket for whichever synthesis starts next; ``prewarm=False`` connects per synthesis.
+    """
 
     name = "elevenlabs"
 
@@ -238,6 +271,7 @@ class ElevenLabsVoice:
         connect_timeout_s: float = 5.0,
         first_byte_timeout_s: float = 3.0,
         stall_timeout_s: float = 5.0,
+        prewarm: bool = True,
     ) -> None:
         fmt = parse_audio_format(output_format)
         server_idle = inactivity_timeout or 20
@@ -264,6 +298,11 @@ class ElevenLabsVoice:
         self._stall_timeout_s = stall_timeout_s
         self._active: set[_Synthesis] = set()
         self._epoch = 0  # bumped by cancel(), so a synthesis still connecting is dropped too
+        self._prewarm = prewarm
+        self._spare_max_age_s = server_idle * SPARE_AGE_FRACTION
+        self._spare: _Spare | None = None
+        self._last_used = -float("inf")  # loop time of the last synthesis or warm-up
+        self._chores: set[asyncio.Task[None]] = set()  # closing discarded spares
 
     # --- public API ---------------------------------------------------------------------
 
@@ -291,11 +330,13 @@ class ElevenLabsVoice:
         if isinstance(pieces, str) and not pieces.strip():
             return
         epoch = self._epoch
-        ws = await open_socket(self.name, self._url, self._headers, self._connect_timeout_s)
+        self._last_used = asyncio.get_running_loop().time()
+        ws = await self._connect()
         synthesis = _Synthesis(ws, ResponseClock(self._first_byte_timeout_s, self._stall_timeout_s))
         if epoch != self._epoch:  # cancelled while connecting
             await ws.close()
             return
+        self._open_spare()  # for the next sentence, while this one is spoken
         self._active.add(synthesis)
         synthesis.sender = asyncio.create_task(self._send_text(synthesis, pieces))
         try:
@@ -319,10 +360,122 @@ class ElevenLabsVoice:
         for synthesis in active:
             await synthesis.ws.close(1000, "cancelled")
 
-    async def close(self) -> None:
-        await self.cancel()
+    async def warm_up(self) -> None:
+        """Connect the spare now (e.g. when a call is answered), so even the first sentence
+        skips the handshake. Never raises: a failure shows on the next synthesis instead.
+        Does nothing with ``prewarm=False``."""
+        self._last_used = asyncio.get_running_loop().time()
+        self._open_spare()
+        if self._spare is not None:
+            await asyncio.wait({self._spare.connecting})
 
-    # --- internals ----------------------------------------------------------------------
+    async def close(self) -> None:
+        """Stop every synthesis and close the spare: no socket of ours is left open.
+
+        The voice stays usable (like after :meth:`cancel`); a later synthesis connects and
+        prewarms again.
+        """
+        await self.cancel()
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            self._discard(spare)
+            await asyncio.wait({spare.connecting})
+        while self._chores:
+            await asyncio.wait(set(self._chores))
+
+    # --- internals: the spare socket ----------------------------------------------------
+
+    async def _connect(self) -> ClientConnection:
+        """A socket for one synthesis: the spare when it is alive, else a new connection.
+
+        Taking the spare is synchronous, so of several concurrent syntheses exactly one gets
+        it; the next may adopt the spare the first one starts, the rest connect as usual.
+        """
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            if spare.expiry is not None:
+                spare.expiry.cancel()
+            ws = await self._adopt(spare)
+            if ws is not None:
+                return ws
+        return await open_socket(self.name, self._url, self._headers, self._connect_timeout_s)
+
+    async def _adopt(self, spare: _Spare) -> ClientConnection | None:
+        """The spare's socket, or None when it is unusable and a new one must be opened."""
+        connecting = spare.connecting
+        if not connecting.done():
+            # Still in its handshake: finishing that one is quicker than starting another.
+            # Its error, if any, is this synthesis's error, as if it had connected itself.
+            try:
+                return await connecting
+            except asyncio.CancelledError:
+                self._discard(spare)  # in case the handshake finished just as we were cancelled
+                raise
+        if connecting.cancelled() or connecting.exception() is not None:
+            return None  # failed before we came; a fresh attempt reports the error
+        ws = connecting.result()
+        if ws.state is State.OPEN:
+            return ws
+        log.debug("ElevenLabs spare socket was closed by the server; connecting anew")
+        self._discard(spare)
+        return None
+
+    def _open_spare(self) -> None:
+        """Start connecting the next synthesis's socket, unless one is open or opening."""
+        if not self._prewarm or self._spare is not None:
+            return
+        connecting = asyncio.create_task(
+            open_socket(self.name, self._url, self._headers, self._connect_timeout_s),
+            name="elevenlabs-spare",
+        )
+        spare = _Spare(connecting)
+        connecting.add_done_callback(functools.partial(self._spare_connected, spare))
+        self._spare = spare
+
+    def _spare_connected(self, spare: _Spare, connecting: asyncio.Task[ClientConnection]) -> None:
+        """Schedule the replacement of a fresh spare; forget a failed one (the error is
+        retrieved here, so it never surfaces as an unhandled-task warning)."""
+        if connecting.cancelled():
+            return
+        error = connecting.exception()
+        if error is not None:
+            log.debug("ElevenLabs spare socket failed: %s", error)
+            if self._spare is spare:
+                self._spare = None
+            return
+        if self._spare is spare:
+            loop = asyncio.get_running_loop()
+            spare.expiry = loop.call_later(self._spare_max_age_s, self._expire, spare)
+
+    def _expire(self, spare: _Spare) -> None:
+        """Replace a spare before the server's inactivity timeout; while calls go on only."""
+        if self._spare is not spare:
+            return
+        self._spare = None
+        self._discard(spare)
+        if asyncio.get_running_loop().time() - self._last_used < SPARE_HORIZON_S:
+            self._open_spare()
+
+    def _discard(self, spare: _Spare) -> None:
+        """Drop a spare: stop its handshake, or close its socket in the background."""
+        if spare.expiry is not None:
+            spare.expiry.cancel()
+        connecting = spare.connecting
+        if connecting.done():
+            self._close_if_connected(connecting)
+        else:
+            connecting.cancel()  # websockets aborts a cancelled handshake itself
+            connecting.add_done_callback(self._close_if_connected)
+
+    def _close_if_connected(self, connecting: asyncio.Task[ClientConnection]) -> None:
+        """Close a discarded spare's socket, off the caller's path (a close is a round trip)."""
+        if connecting.cancelled() or connecting.exception() is not None:
+            return
+        chore = asyncio.create_task(_close_quietly(connecting.result()), name="elevenlabs-spare")
+        self._chores.add(chore)
+        chore.add_done_callback(self._chores.discard)
+
+    # --- internals: one synthesis -------------------------------------------------------
 
     async def _send_text(self, synthesis: _Synthesis, source: TextSource) -> None:
         ws, clock = synthesis.ws, synthesis.clock
