@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import urllib.request
 
@@ -44,15 +43,13 @@ async def test_caller_books_an_appointment(server: Server, tmp_path) -> None:  #
     transcript = record["transcript"]
     assert isinstance(transcript, list)
     # What the agent said (the record) is the time-of-day greeting, and what the caller heard
-    # (the agent's audio, recognized back by the simulator) is recognizably that greeting. Only
-    # word overlap is asserted: PocketSphinx garbles the clinic's name in 8 kHz phone audio.
+    # (the agent's audio, recognized back by the simulator) begins with it. Only the opening is
+    # compared: PocketSphinx garbles the clinic's and María's names in 8 kHz phone audio.
     said = transcript[0]["text"].lower()
     assert transcript[0]["role"] == "assistant"
-    assert any(f"good {part}" in said for part in ("morning", "afternoon", "evening")), said
+    part = next(p for p in ("morning", "afternoon", "evening") if f"good {p}" in said)
     assert "thank you for calling" in said
-    said_words = set(re.findall(r"[a-z']+", said))
-    heard_words = set(heard_greeting.split())
-    assert len(said_words & heard_words) >= len(said_words) // 2, (said, heard_greeting)
+    assert f"good {part} thank you" in heard_greeting, (said, heard_greeting)
     assert sum(1 for m in transcript if m["role"] == "user") >= 5
     turns = record["turns"]
     assert isinstance(turns, list) and len(turns) >= 6
