@@ -67,12 +67,12 @@ log = logging.getLogger(__name__)
 Int16Array = npt.NDArray[np.int16]
 
 DEFAULT_SCRIPT: list[str] = [
-    # Phrases PocketSphinx hears reliably in Piper's voice over G.711 (measured; "luna" and
-    # "a vaccination" alone were often misheard).
+    # Phrases PocketSphinx hears reliably in Piper's voice over G.711 (measured; "luna",
+    # "a vaccination" alone and "three p m" were often misheard, "three in the afternoon" not).
     "i would like to book an appointment",
     "my dog's name is charlie",
     "it is for a vaccination",
-    "monday at three p m",
+    "monday at three in the afternoon",
     "yes that is correct",
     "no thank you goodbye",
 ]
