@@ -19,6 +19,12 @@ from voxagent.providers.errors import (
     ProviderError,
     ProviderQuotaError,
 )
+from voxagent.providers.tts.cloud_protocol import (
+    SampleDecoder,
+    classify_error,
+    close_error,
+    websocket_base,
+)
 from voxagent.providers.tts.elevenlabs_protocol import (
     DEFAULT_VOICE_SETTINGS,
     END_OF_INPUT,
@@ -26,15 +32,11 @@ from voxagent.providers.tts.elevenlabs_protocol import (
     Alignment,
     AudioFormat,
     ElevenLabsEvent,
-    SampleDecoder,
-    classify_error,
-    close_error,
     initial_message,
     parse_audio_format,
     parse_message,
     stream_input_url,
     text_message,
-    websocket_base,
 )
 
 # --- URLs ----------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import json
 import uuid
 from collections.abc import AsyncGenerator
 
-import numpy as np
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
@@ -34,15 +33,16 @@ from voxagent.providers.tts.cartesia_protocol import (
     parse_message,
     websocket_url,
 )
-from voxagent.providers.tts.elevenlabs import (
+from voxagent.providers.tts.cloud import (
     CLOSE_TIMEOUT_S,
+    CloudVoice,
     ResponseClock,
     TextSource,
     open_socket,
     stop_task,
     text_pieces,
 )
-from voxagent.providers.tts.elevenlabs_protocol import RawEncoding, SampleDecoder, close_error
+from voxagent.providers.tts.cloud_protocol import RawEncoding, close_error
 
 __all__ = ["CartesiaVoice"]
 
@@ -69,7 +69,7 @@ class _Context:
         self.sender: asyncio.Task[None] | None = None
 
 
-class CartesiaVoice:
+class CartesiaVoice(CloudVoice):
     """Cartesia text-to-speech; a :class:`~voxagent.providers.tts.base.TextToSpeech`."""
 
     name = "cartesia"
@@ -111,25 +111,6 @@ class CartesiaVoice:
         self.connections_opened = 0
 
     # --- public API ---------------------------------------------------------------------
-
-    async def synthesize(self, text: str) -> AsyncGenerator[np.ndarray, None]:
-        """Int16 chunks at :attr:`sample_rate` (the engine's TTS protocol)."""
-        async with contextlib.aclosing(self.stream(text)) as chunks:
-            async for chunk in chunks:
-                yield chunk
-
-    def synthesize_raw(self, text: str) -> AsyncGenerator[bytes, None]:
-        """The provider's bytes untouched, in :attr:`raw_encoding` (μ-law for pcm_mulaw)."""
-        return self.stream_raw(text)
-
-    async def stream(self, pieces: TextSource) -> AsyncGenerator[np.ndarray, None]:
-        """Like :meth:`synthesize`, but the text may arrive piece by piece (``continue``)."""
-        decoder = SampleDecoder(self.raw_encoding)
-        async with contextlib.aclosing(self.stream_raw(pieces)) as raw_chunks:
-            async for raw in raw_chunks:
-                samples = decoder.decode(raw)
-                if len(samples):
-                    yield samples
 
     async def stream_raw(self, pieces: TextSource) -> AsyncGenerator[bytes, None]:
         """Raw audio for streamed text; ends quietly when :meth:`cancel` is called."""

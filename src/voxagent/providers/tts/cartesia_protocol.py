@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from voxagent.providers.errors import ProviderError
-from voxagent.providers.tts.elevenlabs_protocol import RawEncoding, classify_error, websocket_base
+from voxagent.providers.tts.cloud_protocol import RawEncoding, classify_error, websocket_base
 
 __all__ = [
     "DEFAULT_BASE_URL",
