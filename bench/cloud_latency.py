@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import urllib.request
-from datetime import date, timedelta
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -26,24 +25,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))  # th
 from _server import running_server
 
 from fakes.deepgram_server import FakeDeepgram
+from fakes.dialogues import spanish_booking_script
 from fakes.llm_servers import FakeAnthropic, booking_policy
 from fakes.tts_servers import FakeElevenLabs
 from voxagent.providers.tts.piper import PiperVoiceSynthesizer
 from voxagent.simulator.caller import percentile, simulate_call
-
-DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes")
-
-
-def script() -> list[str]:
-    day = next(d for n in range(2, 7) if (d := date.today() + timedelta(days=n)).weekday() < 5)
-    return [
-        "Hola, quisiera hacer una cita para mi perro",
-        "Se llama Max",
-        "Necesita una vacuna",
-        f"El {DAYS[day.weekday()]} a las diez de la mañana",
-        "Sí, por favor",
-        "No, eso es todo, adiós",
-    ]
 
 
 def get_json(url: str) -> dict[str, Any]:
@@ -78,7 +64,7 @@ async def run_mode(
         with running_server(**env) as server:
             http = f"http://127.0.0.1:{server.port}"
             for _ in range(calls):
-                lines = script()
+                lines = spanish_booking_script()
                 deepgram.transcripts = list(lines)
                 result = await simulate_call(server.ws_url, lines, transcribe=False, tts=voice)
                 heard += result.response_times_ms

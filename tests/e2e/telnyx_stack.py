@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from conftest import Server, free_port, start_server, stop_server
@@ -61,3 +62,21 @@ async def wait_ended(client: httpx.AsyncClient, call_id: str, limit: float = 120
 def booked(db: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT call_id, reason FROM appointments").fetchall()
+
+
+def cloud_settings(
+    deepgram: Any, claude: Any, eleven: Any, *, tts: str = "elevenlabs"
+) -> dict[str, str]:
+    """Server settings for a Spanish call on the cloud providers, each pointed at its fake."""
+    return {
+        "TELNYX_TRANSCRIPTION_LANG": "es",
+        "STT_PROVIDER": "deepgram",
+        "DEEPGRAM_API_KEY": deepgram.api_key,
+        "DEEPGRAM_BASE_URL": deepgram.url,
+        "LLM_PROVIDER": "anthropic",
+        "CLAUDE_API_KEY": claude.api_key,
+        "ANTHROPIC_BASE_URL": claude.url,
+        "TTS_PROVIDER": tts,
+        "ELEVENLABS_API_KEY": eleven.api_key,
+        "ELEVENLABS_BASE_URL": eleven.base_url,
+    }

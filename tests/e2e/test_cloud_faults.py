@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from telnyx_stack import booked, telnyx_stack, wait_ended
+from telnyx_stack import booked, cloud_settings, telnyx_stack, wait_ended
 
 from fakes.deepgram_server import FakeDeepgram
+from fakes.dialogues import spanish_booking_script
 from fakes.llm_servers import Fail, FakeAnthropic, booking_policy
 from fakes.tts_servers import FakeElevenLabs
 from voxagent.agents.llm import FALLBACK_LINES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-SPANISH_DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes")
-
-
-def a_weekday_ahead() -> str:
-    day = next(d for n in range(2, 7) if (d := date.today() + timedelta(days=n)).weekday() < 5)
-    return SPANISH_DAYS[day.weekday()]
 
 
 def health(server_http: str) -> dict[str, object]:
@@ -38,14 +31,7 @@ def health(server_http: str) -> dict[str, object]:
 
 
 async def test_a_spanish_call_survives_a_drop_a_429_and_a_dead_voice(tmp_path: Path) -> None:
-    script = [
-        "Hola, quisiera hacer una cita para mi perro",
-        "Se llama Max",
-        "Necesita una vacuna",
-        f"El {a_weekday_ahead()} a las diez de la mañana",
-        "Sí, por favor",
-        "No, eso es todo, adiós",
-    ]
+    script = spanish_booking_script()
     async with (
         # 0.4 s into the first utterance the socket dies without a close frame.
         FakeDeepgram(api_key="dg", transcripts=list(script), drop_after_bytes=3200) as deepgram,
@@ -55,16 +41,7 @@ async def test_a_spanish_call_survives_a_drop_a_429_and_a_dead_voice(tmp_path: P
             tmp_path,
             media_streams=True,
             script=script,
-            TELNYX_TRANSCRIPTION_LANG="es",
-            STT_PROVIDER="deepgram",
-            DEEPGRAM_API_KEY="dg",
-            DEEPGRAM_BASE_URL=deepgram.url,
-            LLM_PROVIDER="anthropic",
-            CLAUDE_API_KEY="sk-ant",
-            ANTHROPIC_BASE_URL=claude.url,
-            TTS_PROVIDER="elevenlabs,piper",
-            ELEVENLABS_API_KEY="el",
-            ELEVENLABS_BASE_URL=eleven.base_url,
+            **cloud_settings(deepgram, claude, eleven, tts="elevenlabs,piper"),
         ) as (server, _fake),
         httpx.AsyncClient(base_url=server.http, timeout=30) as client,
     ):

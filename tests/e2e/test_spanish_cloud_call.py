@@ -8,37 +8,22 @@ speaks with ElevenLabs in μ-law, which must reach the phone byte for byte.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from telnyx_stack import booked, telnyx_stack, wait_ended
+from telnyx_stack import booked, cloud_settings, telnyx_stack, wait_ended
 
 from fakes.deepgram_server import FakeDeepgram
+from fakes.dialogues import spanish_booking_script
 from fakes.llm_servers import FakeAnthropic, booking_policy
 from fakes.tts_servers import FakeElevenLabs
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-SPANISH_DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes")
-
-
-def a_weekday_ahead() -> str:
-    """A working day 2 to 6 days from now, so 10:00 is open and in the future."""
-    day = next(d for n in range(2, 7) if (d := date.today() + timedelta(days=n)).weekday() < 5)
-    return SPANISH_DAYS[day.weekday()]
-
 
 async def test_spanish_call_deepgram_claude_elevenlabs(tmp_path: Path) -> None:
-    script = [
-        "Hola, quisiera hacer una cita para mi perro",
-        "Se llama Max",
-        "Necesita una vacuna",
-        f"El {a_weekday_ahead()} a las diez de la mañana",
-        "Sí, por favor",
-        "No, eso es todo, adiós",
-    ]
+    script = spanish_booking_script()
     async with (
         FakeDeepgram(api_key="dg-key", transcripts=list(script)) as deepgram,
         FakeAnthropic(booking_policy("es"), api_key="sk-ant-test") as claude,
@@ -47,16 +32,7 @@ async def test_spanish_call_deepgram_claude_elevenlabs(tmp_path: Path) -> None:
             tmp_path,
             media_streams=True,
             script=script,
-            TELNYX_TRANSCRIPTION_LANG="es",
-            STT_PROVIDER="deepgram",
-            DEEPGRAM_API_KEY="dg-key",
-            DEEPGRAM_BASE_URL=deepgram.url,
-            LLM_PROVIDER="anthropic",
-            CLAUDE_API_KEY="sk-ant-test",
-            ANTHROPIC_BASE_URL=claude.url,
-            TTS_PROVIDER="elevenlabs",
-            ELEVENLABS_API_KEY="el-key",
-            ELEVENLABS_BASE_URL=eleven.base_url,
+            **cloud_settings(deepgram, claude, eleven),
         ) as (server, fake),
         httpx.AsyncClient(base_url=server.http, timeout=30) as client,
     ):
