@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
@@ -136,7 +137,7 @@ class _FallbackStream:
         self._chain = chain
         self._rate = sample_rate
         self._on_interim = on_interim
-        self._audio: list[np.ndarray] = []
+        self._audio: deque[np.ndarray] = deque()
         self._samples = 0
         self._provider: SpeechToText | None = None
         self._stream: TranscriptionStream | None = None
@@ -163,7 +164,7 @@ class _FallbackStream:
         self._audio.append(pcm)
         self._samples += len(pcm)
         while self._samples > MAX_REPLAY_SECONDS * self._rate and len(self._audio) > 1:
-            self._samples -= len(self._audio.pop(0))
+            self._samples -= len(self._audio.popleft())
         if self._stream is not None:
             self._stream.feed(pcm)
 
