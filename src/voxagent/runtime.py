@@ -28,7 +28,7 @@ from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import History
 from voxagent.conversation.recorder import CallRecorder
 from voxagent.conversation.timeline import TurnTimeline
-from voxagent.providers.fallback import FallbackVoice, ProviderChain
+from voxagent.providers.fallback import ProviderChain
 from voxagent.providers.stt.base import SpeechToText
 from voxagent.providers.stt.pocketsphinx import PocketSphinxRecognizer
 from voxagent.providers.tts.base import TextToSpeech
@@ -216,14 +216,7 @@ class Runtime:
     async def render_for_playback(self, call_id: str, text: str, index: int) -> str:
         """Our voice for a webhook-mode turn: synthesize, store as WAV, return the URL Telnyx
         fetches. The voice chain is the same one stream mode uses, so are its fallbacks."""
-        voice = FallbackVoice(
-            ProviderChain(
-                "tts",
-                [self.services.tts, *self.services.tts_fallbacks],
-                call_id=call_id,
-                on_switch=self.on_provider_switch,
-            )
-        )
+        voice = self.services.voice_for(call_id)
         chunks = [chunk async for chunk in voice.synthesize(text)]
         pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         data = wav_bytes(pcm, voice.sample_rate)

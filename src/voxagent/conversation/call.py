@@ -151,6 +151,27 @@ class CallServices:
     tts_fallbacks: Sequence[TextToSpeech] = ()
     on_provider_switch: SwitchCallback | None = None
 
+    def recognizer_for(self, call_id: str, language: str | None = None) -> FallbackRecognizer:
+        """This call's walk through the recognizer chain; one that cannot understand the
+        call's language is no fallback for it."""
+        recognizers = [self.stt, *self.stt_fallbacks]
+        if language is not None:
+            recognizers = [r for r in recognizers if language in r.languages] or recognizers[:1]
+        return FallbackRecognizer(
+            ProviderChain("stt", recognizers, call_id=call_id, on_switch=self.on_provider_switch)
+        )
+
+    def voice_for(self, call_id: str) -> FallbackVoice:
+        """This call's walk through the voice chain."""
+        return FallbackVoice(
+            ProviderChain(
+                "tts",
+                [self.tts, *self.tts_fallbacks],
+                call_id=call_id,
+                on_switch=self.on_provider_switch,
+            )
+        )
+
 
 ApologyFactory = Callable[[], AsyncIterator[AgentAction]]
 """What to say and do when a stage has no working provider left (the runtime knows the
@@ -195,23 +216,8 @@ class Call:
         self._on_transcript = on_transcript
         self._apology = apology or _hang_up_quietly
         self.recorder = recorder
-        recognizers = [services.stt, *services.stt_fallbacks]
-        if language is not None:
-            # A recognizer that cannot understand this call's language is no fallback for it.
-            recognizers = [r for r in recognizers if language in r.languages] or recognizers[:1]
-        self.stt = FallbackRecognizer(
-            ProviderChain(
-                "stt", recognizers, call_id=call_id, on_switch=services.on_provider_switch
-            )
-        )
-        self.tts = FallbackVoice(
-            ProviderChain(
-                "tts",
-                [services.tts, *services.tts_fallbacks],
-                call_id=call_id,
-                on_switch=services.on_provider_switch,
-            )
-        )
+        self.stt = services.recognizer_for(call_id, language)
+        self.tts = services.voice_for(call_id)
         self.transfer_to: str | None = None
         """Where to send the caller when no voice is left (the persona's phone number)."""
 
