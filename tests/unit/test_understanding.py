@@ -146,6 +146,10 @@ def test_read_number_stops_after_one_number() -> None:
         ("tomorrow attend in the morning", time(10, 0)),
         ("tomorrow at ten in the mourning", time(10, 0)),
         ("november twenty fourth at ten", time(10, 0)),
+        # Sound-alikes PocketSphinx produces, trusted only before a meridiem or "o'clock".
+        ("monday a tree in the afternoon", time(15, 0)),
+        ("at for p m", time(16, 0)),
+        ("tree o clock", time(15, 0)),
     ],
 )
 def test_parse_time_english(text: str, expected: time) -> None:
@@ -180,7 +184,8 @@ def test_parse_time_spanish(text: str, expected: time) -> None:
 @pytest.mark.parametrize(
     "text",
     ["i have two dogs", "book an appointment", "the first one", "his name is max",
-     "november twenty fourth", "the 24th", "yes please"],
+     "november twenty fourth", "the 24th", "yes please", "it is for a vaccination",
+     "i came to see you", "a tree fell"],
 )  # fmt: skip
 def test_bare_numbers_are_not_times_unless_expected(text: str) -> None:
     assert parse_time(text) is None

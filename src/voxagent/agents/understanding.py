@@ -155,6 +155,12 @@ _ES_SMALL = {
 }  # fmt: skip
 _ES_TENS = {"treinta": 30, "cuarenta": 40, "cincuenta": 50, "sesenta": 60}
 _ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
+# Hour words as PocketSphinx mishears them over the phone ("a tree in the afternoon"). Only
+# trusted right before "p m", "in the afternoon", "o'clock": "for" and "to" are words too.
+_EN_HOUR_SOUNDALIKES = {
+    "won": 1, "too": 2, "to": 2, "tree": 3, "free": 3, "for": 4, "fore": 4, "fife": 5,
+    "sicks": 6, "ate": 8, "nein": 9, "tin": 10, "then": 10,
+}  # fmt: skip
 
 
 def read_number(tokens: Sequence[str], i: int, lang: str = "en") -> tuple[int, int] | None:
@@ -344,6 +350,9 @@ def _scan_time(tokens: Sequence[str], lang: str, *, strict: bool) -> SpokenTime 
             return special
         number = read_number(tokens, i, lang)
         if number is None:
+            misheard = _misheard_hour(tokens, i, lang)
+            if misheard is not None:
+                return misheard
             i += 1
             continue
         hour, j = number
@@ -366,6 +375,16 @@ def _scan_time(tokens: Sequence[str], lang: str, *, strict: bool) -> SpokenTime 
             return SpokenTime(hour, minute, meridiem)
         i = j
     return None
+
+
+def _misheard_hour(tokens: Sequence[str], i: int, lang: str) -> SpokenTime | None:
+    """"tree p m" → 3 pm: a sound-alike of an hour word, vouched for by what follows it."""
+    if lang != "en" or tokens[i] not in _EN_HOUR_SOUNDALIKES:
+        return None
+    meridiem, oclock, _ = _read_meridiem(tokens, i + 1, lang)
+    if meridiem is None and not oclock:
+        return None
+    return SpokenTime(_EN_HOUR_SOUNDALIKES[tokens[i]], 0, meridiem)
 
 
 def _special_time(tokens: Sequence[str], i: int, lang: str) -> SpokenTime | None:
