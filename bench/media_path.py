@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _server import ServerProcess, running_server
 
 from voxagent.audio.g711 import codec_for
-from voxagent.telephony.telnyx import media_protocol as proto
+from voxagent.channels.telnyx import media_protocol as proto
 
 
 def line_noise_frames(n: int) -> list[bytes]:

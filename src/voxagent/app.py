@@ -9,12 +9,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from voxagent import __version__
+from voxagent.channels.telnyx import routes as telnyx_routes
 from voxagent.runtime import Runtime
 from voxagent.settings import Settings, load_settings
-from voxagent.telephony.telnyx.media_stream import media_stream_endpoint
 from voxagent.web.routes import calls as calls_routes
 from voxagent.web.routes import media as media_routes
-from voxagent.web.routes import webhooks as webhook_routes
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -71,7 +70,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
 
     app.include_router(calls_routes.router)
-    app.include_router(webhook_routes.router)
+    app.include_router(telnyx_routes.router)
     app.include_router(media_routes.router)
-    app.add_api_websocket_route("/stream/media", media_stream_endpoint)
     return app

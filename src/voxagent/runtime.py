@@ -23,6 +23,7 @@ from voxagent.agents.scripted import ScriptedReceptionist
 from voxagent.agents.tools import ClinicTools
 from voxagent.audio.vad import load_vad
 from voxagent.audio.wav import wav_bytes
+from voxagent.calls.batch import Batch
 from voxagent.conversation.call import Call, CallServices, EngineConfig
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import History
@@ -41,12 +42,11 @@ from voxagent.state.recordings import Recording, RecordingStore
 from voxagent.state.sessions import Session, SessionStore
 from voxagent.storage import Storage, StorageError, build_storage, key_segment
 from voxagent.telemetry.stats import ServerStats
-from voxagent.telephony.batch import Batch
 
 if TYPE_CHECKING:
+    from voxagent.channels.telnyx.controller import TelnyxCallController
+    from voxagent.channels.telnyx.webhook_mode import WebhookModeCall
     from voxagent.providers.llm.base import Brain
-    from voxagent.telephony.telnyx.controller import TelnyxCallController
-    from voxagent.telephony.telnyx.webhook_mode import WebhookModeCall
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ class Runtime:
             ),
         )
         if s.telnyx_api_key:
-            from voxagent.telephony.telnyx.call_control import CallControlClient
-            from voxagent.telephony.telnyx.controller import TelnyxCallController
+            from voxagent.channels.telnyx.call_control import CallControlClient
+            from voxagent.channels.telnyx.controller import TelnyxCallController
 
             client = CallControlClient(s.telnyx_api_key, s.telnyx_base_url)
             self.telnyx = TelnyxCallController(self, client)

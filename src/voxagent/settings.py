@@ -169,7 +169,7 @@ class Settings(BaseSettings):
                     "(or TELNYX_VERIFY_SIGNATURES=false, for local development only)"
                 )
         if self.telnyx_public_key:
-            from voxagent.telephony.telnyx.signatures import SignatureError, load_public_key
+            from voxagent.channels.telnyx.signatures import SignatureError, load_public_key
 
             try:
                 load_public_key(self.telnyx_public_key)

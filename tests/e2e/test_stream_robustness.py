@@ -16,7 +16,7 @@ from conftest import Server, start_server, stop_server
 
 from voxagent.audio.g711 import codec_for
 from voxagent.audio.resample import resample
-from voxagent.telephony.telnyx import media_protocol as proto
+from voxagent.channels.telnyx import media_protocol as proto
 
 
 def get_json(url: str) -> tuple[int, dict[str, object]]:

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from voxagent.batch_csv import CsvError, read_call_list
+from voxagent.calls.batch import Batch, BatchEntry
+from voxagent.channels.telnyx.controller import EventDeduplicator
 from voxagent.state.sessions import Session, SessionStore
-from voxagent.telephony.batch import Batch, BatchEntry
-from voxagent.telephony.telnyx.controller import EventDeduplicator
 from voxagent.web.routes.calls import CallRequest
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxagent.telephony.telnyx.media_protocol import (
+from voxagent.channels.telnyx.media_protocol import (
     MAX_MEDIA_PAYLOAD_BYTES,
     MAX_MESSAGE_BYTES,
     Connected,

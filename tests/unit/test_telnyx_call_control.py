@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voxagent.telephony.telnyx.call_control import (
+from voxagent.channels.telnyx.call_control import (
     CallControlClient,
     DialResult,
     TelnyxApiError,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxagent.telephony.telnyx.signatures import (
+from voxagent.channels.telnyx.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxagent.telephony.telnyx.webhooks import (
+from voxagent.channels.telnyx.webhooks import (
     MAX_WEBHOOK_BYTES,
     CallAnswered,
     CallHangup,

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from voxagent.audio.g711 import G711Codec, codec_for
 from voxagent.audio.resample import resample
 from voxagent.audio.wav import write_wav
-from voxagent.telephony.telnyx import media_protocol as proto
+from voxagent.channels.telnyx import media_protocol as proto
 
 __all__ = [
     "DEFAULT_SCRIPT",

@@ -2,7 +2,7 @@
 
 It lets people develop and load-test an agent without a phone number, and it drives our
 end-to-end tests. It is written from the wire formats (``/work/shared/PROTOCOLS.md`` §1-§3)
-and deliberately shares no code with our own Telnyx client (``voxagent.telephony.telnyx``):
+and deliberately shares no code with our own Telnyx client (``voxagent.channels.telnyx``):
 two independent readings of the same documents check each other.
 
 What it plays:

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from voxagent.calls.batch import Batch, BatchEntry
+from voxagent.channels.telnyx.call_control import TelnyxApiError
 from voxagent.runtime import Runtime
 from voxagent.state.sessions import Session
-from voxagent.telephony.batch import Batch, BatchEntry
-from voxagent.telephony.telnyx.call_control import TelnyxApiError
 
 log = logging.getLogger(__name__)
 router = APIRouter()

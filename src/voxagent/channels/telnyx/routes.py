@@ -1,4 +1,5 @@
-"""``POST /webhook/telnyx``: authenticate, de-duplicate, acknowledge at once, work later."""
+"""Telnyx's two doors into the server: ``POST /webhook/telnyx`` (authenticate, de-duplicate,
+acknowledge at once, work later) and the media-stream WebSocket ``/stream/media``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from voxagent.channels.telnyx import webhooks as wh
+from voxagent.channels.telnyx.media_stream import media_stream_endpoint
+from voxagent.channels.telnyx.signatures import SignatureError, verify_webhook
 from voxagent.runtime import Runtime
-from voxagent.telephony.telnyx import webhooks as wh
-from voxagent.telephony.telnyx.signatures import SignatureError, verify_webhook
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -47,3 +49,6 @@ async def telnyx_webhook(request: Request) -> JSONResponse:
         return JSONResponse({"error": "TELNYX_API_KEY is not set"}, status_code=503)
     fresh = runtime.telnyx.accept(event)
     return JSONResponse({"received": True, "duplicate": not fresh})
+
+
+router.add_api_websocket_route("/stream/media", media_stream_endpoint)

@@ -16,11 +16,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from voxagent.agents.base import Agent, AgentAction, EndCall, Say, Transfer
+from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiError
 from voxagent.conversation.history import History
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.providers.errors import ProviderError
 from voxagent.storage import StorageError
-from voxagent.telephony.telnyx.call_control import CallControlClient, TelnyxApiError
 
 log = logging.getLogger(__name__)
 

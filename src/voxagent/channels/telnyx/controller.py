@@ -16,10 +16,10 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from voxagent.agents.base import CallContext
+from voxagent.channels.telnyx import webhooks as wh
+from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiError
+from voxagent.channels.telnyx.webhook_mode import WebhookModeCall
 from voxagent.state.sessions import Session
-from voxagent.telephony.telnyx import webhooks as wh
-from voxagent.telephony.telnyx.call_control import CallControlClient, TelnyxApiError
-from voxagent.telephony.telnyx.webhook_mode import WebhookModeCall
 
 if TYPE_CHECKING:
     from voxagent.runtime import Runtime

@@ -18,11 +18,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voxagent.agents.base import CallContext
 from voxagent.audio.g711 import G711Codec, UnsupportedEncoding, codec_for
+from voxagent.channels.telnyx import media_protocol as proto
+from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiError
+from voxagent.channels.telnyx.webhooks import decode_client_state
 from voxagent.conversation.call import Call
 from voxagent.state.sessions import Session
-from voxagent.telephony.telnyx import media_protocol as proto
-from voxagent.telephony.telnyx.call_control import CallControlClient, TelnyxApiError
-from voxagent.telephony.telnyx.webhooks import decode_client_state
 
 if TYPE_CHECKING:
     from voxagent.runtime import Runtime

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from voxagent.telephony.telnyx.json_shapes import describe_json
+from voxagent.channels.telnyx.json_shapes import describe_json
 
 __all__ = [
     "MAX_MEDIA_PAYLOAD_BYTES",
