@@ -1,4 +1,4 @@
-"""The FastAPI application: health, service info, and the Telnyx media-stream socket."""
+"""The FastAPI application: wiring only. Settings → services → routers, plus health."""
 
 from __future__ import annotations
 
@@ -9,30 +9,34 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from voxagent import __version__
+from voxagent.channels.telnyx import outbound as telnyx_outbound
 from voxagent.channels.telnyx import routes as telnyx_routes
-from voxagent.runtime import Runtime
+from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
 from voxagent.web.routes import calls as calls_routes
 from voxagent.web.routes import media as media_routes
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; the runtime (providers, database) starts in the lifespan."""
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app; the services (providers, database) start in the lifespan, unless a
+    caller passes services it runs itself."""
     settings = settings or load_settings()
-    owned = runtime is None
-    the_runtime = runtime or Runtime(settings)
+    owned = services is None
+    the_services = services or Services(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owned:
-            await the_runtime.start()
-        app.state.runtime = the_runtime
-        app.state.media_store = the_runtime.storage
+            await the_services.start()
+        app.state.services = the_services
+        app.state.calls = the_services.calls
+        app.state.telnyx = the_services.telnyx
+        app.state.media_store = the_services.storage
         try:
             yield
         finally:
             if owned:
-                await the_runtime.stop()
+                await the_services.stop()
 
     app = FastAPI(title="voxagent", version=__version__, lifespan=lifespan)
 
@@ -57,8 +61,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         }
 
     async def health() -> JSONResponse:
-        body = the_runtime.health()
-        return JSONResponse(body, status_code=503 if the_runtime.draining else 200)
+        body = the_services.health()
+        return JSONResponse(body, status_code=503 if the_services.calls.draining else 200)
 
     for path in ("/health", "/api/health"):
         app.add_api_route(
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
 
     app.include_router(calls_routes.router)
+    app.include_router(telnyx_outbound.router)
     app.include_router(telnyx_routes.router)
     app.include_router(media_routes.router)
     return app

@@ -117,18 +117,18 @@ def demo(
                 return
             await asyncio.sleep(0.05)
         typer.echo("\n=== placing a simulated phone call (offline: PocketSphinx, Piper, María) ===")
-        runtime = fastapi_app.state.runtime
+        services = fastapi_app.state.services
         result = await simulate_call(
             f"ws://127.0.0.1:{bind_port}/stream/media",
             list(DEFAULT_SCRIPT),
             barge_in=barge_in,
-            tts=runtime.services.tts,
+            tts=services.factory.piper,
             wav_path="simulated-call.wav",
             on_event=lambda line: typer.echo(f"  {line}"),
         )
         typer.echo("")
         typer.echo(result.format_dialogue())
-        record = await runtime.records.get(result.call_control_id)
+        record = await services.records.store.get(result.call_control_id)
         if record is not None:
             _print_turn_latencies(record.turns)
         typer.echo(

@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from voxagent.app import create_app
-from voxagent.runtime import Runtime
+from voxagent.services import Services
 from voxagent.settings import Settings
 
 log = logging.getLogger("voxagent.server")
@@ -29,16 +29,16 @@ class DrainingServer(uvicorn.Server):
         self._draining: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        runtime: Runtime | None = getattr(self.app.state, "runtime", None)
-        if self._draining is not None or runtime is None or not self.started:
+        services: Services | None = getattr(self.app.state, "services", None)
+        if self._draining is not None or services is None or not self.started:
             super().handle_exit(sig, frame)
             return
         log.info("shutdown requested: draining calls (grace %.0f s)", self.grace_seconds)
-        self._draining = asyncio.get_event_loop().create_task(self._drain(runtime, sig, frame))
+        self._draining = asyncio.get_event_loop().create_task(self._drain(services, sig, frame))
 
-    async def _drain(self, runtime: Runtime, sig: int, frame: FrameType | None) -> None:
+    async def _drain(self, services: Services, sig: int, frame: FrameType | None) -> None:
         try:
-            await runtime.drain(self.grace_seconds)
+            await services.drain(self.grace_seconds)
         finally:
             super().handle_exit(sig, frame)
 

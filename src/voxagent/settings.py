@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     barge_in_min_ms: int = Field(200, ge=40, le=3000)
     max_history_messages: int = Field(50, ge=2, le=1000)
     max_call_seconds: int = Field(1800, ge=10)
+    no_input_timeout_s: float = Field(8.0, ge=0, le=600)
+    """Silence after the agent finished before "are you still there?" (0 turns it off)."""
     stt_workers: int = Field(2, ge=1, le=64)
     tts_workers: int = Field(2, ge=1, le=64)
 

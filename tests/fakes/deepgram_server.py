@@ -2,8 +2,10 @@
 
 Recognition is a rule the tests control: a "word" is a run of samples at one constant,
 non-zero level, and :attr:`FakeDeepgram.lexicon` maps levels to words (:meth:`speak` builds
-such audio). Levels are exact μ-law values, so they survive either encoding unchanged, and
-the transcript proves which audio actually arrived. Everything follows PROTOCOLS.md §5.
+such audio). Levels are exact μ-law values, so they survive μ-law and 16-bit PCM unchanged;
+A-law moves each to another distinct level, which the fake's A-law lexicon knows. The
+transcript proves which audio actually arrived, and each connection keeps the bytes it got.
+Everything follows PROTOCOLS.md §5.
 
 For whole calls with real (synthesized) speech there is a second rule, *script mode*: give
 ``transcripts`` and each connection that hears at least 150 ms of loud audio is recognized
@@ -29,7 +31,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from voxagent.audio.g711 import ulaw_decode
+from voxagent.audio.g711 import alaw_decode, alaw_encode, ulaw_decode
 
 VOCABULARY = (
     "hello", "my", "name", "is", "alice", "i", "need", "an", "appointment",
@@ -43,12 +45,27 @@ def _levels() -> dict[int, str]:
     return {int(level): word for level, word in zip(ulaw_decode(codes), VOCABULARY, strict=True)}
 
 
+def _alaw_levels(lexicon: dict[int, str]) -> dict[int, str]:
+    """The same words as heard through A-law (each level moves, all stay distinct)."""
+    levels = np.array(list(lexicon), dtype=np.int16)
+    heard = alaw_decode(alaw_encode(levels))
+    moved = {int(h): lexicon[int(level)] for level, h in zip(levels, heard, strict=True)}
+    assert len(moved) == len(lexicon)
+    return moved
+
+
+WIDTH = {"mulaw": 1, "alaw": 1, "linear16": 2}
+ALAW_QUIETEST = int(alaw_decode(alaw_encode(np.zeros(1, dtype=np.int16)))[0])
+
+
 @dataclass
 class Connection:
     """What one client connection did, for assertions."""
 
     query: dict[str, str]
     bytes_received: int = 0
+    audio: bytearray = field(default_factory=bytearray)
+    """Every audio byte received, as it arrived (the encoding is in ``query``)."""
     bytes_finalized: int = 0
     keepalives: int = 0
     finalizes: int = 0
@@ -86,6 +103,7 @@ class FakeDeepgram:
         self.loudness = loudness
         self.recognized: list[str] = []
         self.lexicon = _levels()
+        self.alaw_lexicon = _alaw_levels(self.lexicon)
         self._word_levels = {word: level for level, word in self.lexicon.items()}
         self.connections: list[Connection] = []
         self.handshakes_rejected = 0
@@ -130,10 +148,7 @@ class FakeDeepgram:
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path != "/v1/listen":
             return self._reject(404, f"no such path {url.path}")
-        if (
-            query.get("encoding") not in ("mulaw", "linear16")
-            or not query.get("sample_rate", "").isdigit()
-        ):
+        if query.get("encoding") not in WIDTH or not query.get("sample_rate", "").isdigit():
             return self._reject(400, "raw audio needs encoding and sample_rate")
         return None
 
@@ -160,6 +175,8 @@ class _Session:
     def __init__(self, fake: FakeDeepgram, ws: ServerConnection, conn: Connection) -> None:
         self.fake, self.ws, self.conn = fake, ws, conn
         self.encoding = conn.query["encoding"]
+        self.width = WIDTH[self.encoding]
+        self.lexicon = fake.alaw_lexicon if self.encoding == "alaw" else fake.lexicon
         self.rate = int(conn.query["sample_rate"])
         endpointing = conn.query.get("endpointing", "10")
         self.endpoint_samples = (
@@ -208,6 +225,7 @@ class _Session:
             await self.ws.close(1000)  # deprecated close-by-empty-frame
             return
         self.conn.bytes_received += len(frame)
+        self.conn.audio += frame
         limit = self.fake.drop_after_bytes
         if (
             limit is not None
@@ -220,6 +238,10 @@ class _Session:
             return
         if self.encoding == "mulaw":
             pcm = ulaw_decode(frame)
+        elif self.encoding == "alaw":
+            pcm = alaw_decode(frame)
+            # A-law has no zero: its quietest codes (±8) are silence.
+            pcm = np.where(np.abs(pcm) <= ALAW_QUIETEST, 0, pcm).astype(np.int16)
         else:
             pcm = np.frombuffer(frame, dtype="<i2").astype(np.int16)
         self.pending = np.concatenate([self.pending, pcm])
@@ -259,7 +281,7 @@ class _Session:
             return []
         previous = np.concatenate([np.zeros(1, dtype=np.int16), pcm[:-1]])
         starts = np.flatnonzero(pcm != previous)
-        return [self.fake.lexicon.get(int(pcm[i]), f"<{pcm[i]}>") for i in starts if pcm[i]]
+        return [self.lexicon.get(int(pcm[i]), f"<{pcm[i]}>") for i in starts if pcm[i]]
 
     async def emit_final(self, *, speech_final: bool, from_finalize: bool) -> None:
         if self.line is not None:  # script mode: a final carries the rest of the line
@@ -269,7 +291,7 @@ class _Session:
             text = " ".join(self.words())
         message = self.results(text, is_final=True, speech_final=speech_final)
         message["from_finalize"] = from_finalize
-        self.conn.bytes_finalized += self.pending.size * (1 if self.encoding == "mulaw" else 2)
+        self.conn.bytes_finalized += self.pending.size * self.width
         self.segment_start += self.pending.size
         self.pending = self.pending[:0]
         self.last_interim = ""

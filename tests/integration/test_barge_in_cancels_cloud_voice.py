@@ -4,16 +4,26 @@ audio nobody will hear is generated or paid for."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from fakes.engine import FakeChannel, LoudnessVad, silence, speak, tone, wait_for
+from fakes.engine import (
+    FakeAgent,
+    FakeChannel,
+    make_call,
+    make_parts,
+    silence,
+    speak,
+    tone,
+    wait_for,
+)
 from fakes.tts_servers import FakeCartesia, FakeElevenLabs
 from voxagent.agents.base import AgentAction, Say
-from voxagent.conversation.call import Call, CallServices, CallState, EngineConfig
+from voxagent.audio.format import AudioFormat
+from voxagent.conversation.call import CallState, EngineConfig
 from voxagent.providers.tts.base import TextToSpeech
 from voxagent.providers.tts.cartesia import CartesiaVoice
 from voxagent.providers.tts.elevenlabs import ElevenLabsVoice
@@ -23,16 +33,16 @@ pytestmark = pytest.mark.timeout(30)
 LONG_REPLY = "Of course. " + " ".join(["This sentence goes on and on"] * 6) + "."
 
 
-class Talker:
+class Talker(FakeAgent):
     """Greets briefly, then answers anything with two sentences, the second long."""
 
     def __init__(self) -> None:
         self.heard: list[str] = []
 
-    async def greeting(self) -> AsyncIterator[AgentAction]:
+    async def greeting(self) -> AsyncGenerator[AgentAction, None]:
         yield Say("Hi.")
 
-    async def reply(self, transcript: str) -> AsyncIterator[AgentAction]:
+    async def reply(self, transcript: str) -> AsyncGenerator[AgentAction, None]:
         yield Say(LONG_REPLY)
 
     def interrupted(self, heard_text: str) -> None:
@@ -43,7 +53,7 @@ class OneLineStt:
     name = "fake-stt"
     languages = frozenset({"en"})
 
-    def open_stream(self, sample_rate: int, on_interim: object) -> OneLineStream:
+    def open_stream(self, fmt: AudioFormat, on_interim: object) -> OneLineStream:
         return OneLineStream()
 
     async def close(self) -> None:
@@ -51,7 +61,7 @@ class OneLineStt:
 
 
 class OneLineStream:
-    def feed(self, pcm: np.ndarray) -> None:
+    def feed(self, audio: bytes) -> None:
         pass
 
     async def finish(self) -> str:
@@ -73,15 +83,10 @@ async def barge_in_during_the_second_sentence(
 ) -> Talker:
     channel = FakeChannel()
     agent = Talker()
-    services = CallServices(
-        stt=OneLineStt(),
-        tts=voice,
-        vad_factory=lambda rate: LoudnessVad(),
-        vad_executor=executor,
-        config=EngineConfig(end_of_turn_silence_ms=300, min_speech_ms=64, barge_in_min_ms=200),
-    )
-    call = Call("call-b", channel, agent, services)
-    channel.call = call
+    config = EngineConfig(end_of_turn_silence_ms=300, min_speech_ms=64, barge_in_min_ms=200)
+    # The cloud voice speaks μ-law; the call (the fake channel) 16-bit PCM at 8 kHz.
+    parts = make_parts(agent, OneLineStt(), voice, executor, config=config)
+    call = make_call("call-b", channel, parts)
     call.start()
     await wait_for(lambda: call.state == CallState.LISTENING and channel.marks, 10)
     await speak(call, np.concatenate([tone(300), silence(400)]))

@@ -3,14 +3,16 @@ the fallback chain: the next provider answers the same request, and the switch s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import numpy as np
 import pytest
 
 from fakes.deepgram_server import FakeDeepgram
+from fakes.engine import PCM_8K, collect
 from fakes.tts_servers import FakeCartesia, FakeElevenLabs
+from voxagent.audio.format import PCMU_8K, AudioFormat
 from voxagent.providers.fallback import FallbackRecognizer, FallbackVoice, ProviderChain
 from voxagent.providers.stt.deepgram import DeepgramRecognizer
 from voxagent.providers.tts.cartesia import CartesiaVoice
@@ -25,10 +27,10 @@ class BackupVoice:
     """The offline voice's stand-in: one second of a steady tone per request."""
 
     name = "backup"
-    sample_rate = 8000
+    output_format = PCM_8K
 
-    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
-        yield np.full(8000, 1234, dtype=np.int16)
+    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
+        yield PCM_8K.encode(np.full(8000, 1234, dtype=np.int16))
 
     async def close(self) -> None:
         pass
@@ -61,9 +63,10 @@ async def test_each_voice_fault_hands_the_sentence_to_the_next_voice(
         )
         seen: list[tuple[str, str, str, str]] = []
         voice = FallbackVoice(
-            ProviderChain("tts", [cloud, BackupVoice()], on_switch=lambda *s: seen.append(s))
+            ProviderChain("tts", [cloud, BackupVoice()], on_switch=lambda *s: seen.append(s)),
+            PCM_8K,
         )
-        audio = np.concatenate([c async for c in voice.synthesize("Hello there, how are you?")])
+        audio = PCM_8K.decode(await collect(voice.synthesize("Hello there, how are you?")))
         await cloud.close()
     assert (audio == 1234).sum() == 8000, "the backup voice spoke the whole sentence"
     assert voice.name == "backup"
@@ -76,22 +79,27 @@ class BackupRecognizer:
     name = "backup"
     languages = frozenset({"en"})
 
-    def open_stream(self, sample_rate: int, on_interim: object) -> BackupStream:
-        return BackupStream()
+    def __init__(self) -> None:
+        self.streams: list[BackupStream] = []
+
+    def open_stream(self, fmt: AudioFormat, on_interim: object) -> BackupStream:
+        self.streams.append(BackupStream(fmt))
+        return self.streams[-1]
 
     async def close(self) -> None:
         pass
 
 
 class BackupStream:
-    def __init__(self) -> None:
-        self.samples = 0
+    def __init__(self, fmt: AudioFormat) -> None:
+        self.format = fmt
+        self.audio = bytearray()
 
-    def feed(self, pcm: np.ndarray) -> None:
-        self.samples += len(pcm)
+    def feed(self, audio: bytes) -> None:
+        self.audio += audio
 
     async def finish(self) -> str:
-        return f"backup heard {self.samples} samples"
+        return f"backup heard {len(self.audio) // self.format.bytes_per_sample} samples"
 
     def abort(self) -> None:
         pass
@@ -109,12 +117,15 @@ async def test_each_recognizer_fault_hands_the_utterance_to_the_next(
 ) -> None:
     async with FakeDeepgram(**switches) as fake:
         cloud = DeepgramRecognizer(fake.api_key, base_url=fake.url, backoff_s=0.01)
-        stt = FallbackRecognizer(ProviderChain("stt", [cloud, BackupRecognizer()]))  # type: ignore[list-item]
-        stream = stt.open_stream(8000, lambda _: None)
-        speech = fake.speak("yes please")
+        backup = BackupRecognizer()
+        stt = FallbackRecognizer(ProviderChain("stt", [cloud, backup]))  # type: ignore[list-item]
+        stream = stt.open_stream(PCMU_8K, lambda _: None)
+        speech = PCMU_8K.encode(fake.speak("yes please"))
         for i in range(0, len(speech), 160):
             stream.feed(speech[i : i + 160])
         text = await stream.finish()
         await cloud.close()
     assert text == f"backup heard {len(speech)} samples", "the same utterance, not a word lost"
+    (replayed,) = backup.streams
+    assert replayed.format == PCMU_8K and bytes(replayed.audio) == speech, "replayed untouched"
     assert stt.name == "backup"

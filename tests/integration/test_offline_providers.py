@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Iterator
 import numpy as np
 import pytest
 
+from voxagent.audio.format import AudioFormat, Encoding
 from voxagent.audio.resample import resample
 from voxagent.providers.stt.pocketsphinx import PocketSphinxRecognizer
 from voxagent.providers.tts.piper import PiperVoiceSynthesizer
 
 SENTENCE = "i would like to book an appointment"
+PCM_8K = AudioFormat(Encoding.PCM16, 8000)
+FRAME = PCM_8K.bytes_for_ms(20)
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +37,14 @@ async def recognizer() -> AsyncIterator[PocketSphinxRecognizer]:
 
 
 async def speak_into(stt: PocketSphinxRecognizer, pcm: np.ndarray, interims: list[str]) -> str:
-    stream = stt.open_stream(8000, interims.append)
+    """Feed 8 kHz 16-bit PCM bytes in real time, 20 ms at a time."""
+    stream = stt.open_stream(PCM_8K, interims.append)
+    audio = PCM_8K.encode(pcm)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    for i in range(0, len(pcm), 160):
-        stream.feed(pcm[i : i + 160])
-        await asyncio.sleep(max(0.0, start + (i // 160 + 1) * 0.02 - loop.time()))
+    for i in range(0, len(audio), FRAME):
+        stream.feed(audio[i : i + FRAME])
+        await asyncio.sleep(max(0.0, start + (i // FRAME + 1) * 0.02 - loop.time()))
     return await stream.finish()
 
 
@@ -64,8 +69,8 @@ async def test_when_decoders_run_short_utterances_are_decoded_at_the_end(
 async def test_an_aborted_utterance_leaves_the_decoder_clean(
     recognizer: PocketSphinxRecognizer, speech_8k: np.ndarray
 ) -> None:
-    stream = recognizer.open_stream(8000, lambda _: None)
-    stream.feed(speech_8k[: len(speech_8k) // 2])
+    stream = recognizer.open_stream(PCM_8K, lambda _: None)
+    stream.feed(PCM_8K.encode(speech_8k[: len(speech_8k) // 2]))
     await asyncio.sleep(0.3)
     stream.abort()
     await asyncio.sleep(0.1)
@@ -75,13 +80,18 @@ async def test_an_aborted_utterance_leaves_the_decoder_clean(
 
 async def test_the_voice_speaks_at_its_native_rate(voice: PiperVoiceSynthesizer) -> None:
     chunks = [chunk async for chunk in voice.synthesize("Hello. How can I help you?")]
-    audio = np.concatenate(chunks)
     assert voice.sample_rate == 22050
-    assert audio.dtype == np.int16
-    assert 0.8 < len(audio) / voice.sample_rate < 4.0
+    assert voice.output_format == AudioFormat(Encoding.PCM16, 22050)
+    assert chunks and all(isinstance(chunk, bytes) for chunk in chunks)
+    raw = b"".join(chunks)
+    assert 0.8 < voice.output_format.seconds(len(raw)) < 4.0
+    audio = voice.output_format.decode(raw)
     assert np.abs(audio).max() > 3000, "real speech, not silence"
+    hits = voice.cache_hits
     again = [chunk async for chunk in voice.synthesize("Hello. How can I help you?")]
-    assert voice.cache_hits >= 1 and np.array_equal(again[0], audio)
+    assert voice.cache_hits == hits + 1 and b"".join(again) == raw
+    # The bytes are the model's samples, 16-bit little-endian, untouched.
+    assert raw == voice.render_blocking("Hello. How can I help you?").astype("<i2").tobytes()
 
 
 @pytest.mark.parametrize("engine", ["silero", "silero-lite", "pysilero"])

@@ -13,24 +13,24 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-import numpy as np
 import pytest
 
 from fakes.tts_servers import (
     ElevenLabsSession,
     FakeCartesia,
     FakeElevenLabs,
-    expected_pcm,
     expected_raw,
 )
-from voxagent.audio.g711 import ulaw_decode
+from voxagent.audio.format import PCM16_16K, PCMA_8K, PCMU_8K, AudioFormat, Encoding
 from voxagent.providers.errors import (
     ProviderAuthError,
     ProviderConnectionError,
     ProviderQuotaError,
 )
 from voxagent.providers.tts.cartesia import CartesiaVoice
+from voxagent.providers.tts.cartesia_protocol import output_for
 from voxagent.providers.tts.elevenlabs import ElevenLabsVoice
+from voxagent.providers.tts.elevenlabs_protocol import output_format_for
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -65,10 +65,15 @@ def used_sessions(fake: FakeElevenLabs) -> list[ElevenLabsSession]:
     return [session for session in fake.sessions if session.messages]
 
 
-async def collect(chunks: AsyncIterator[np.ndarray]) -> np.ndarray:
+def pcm16(text: str, sample_rate: int) -> bytes:
+    """The exact 16-bit little-endian bytes a fake sends for ``text``."""
+    return expected_raw(text, sample_rate, "pcm_s16le")
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> bytes:
     parts = [chunk async for chunk in chunks]
-    assert all(part.dtype == np.int16 for part in parts)
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    assert all(isinstance(part, bytes) for part in parts)
+    return b"".join(parts)
 
 
 async def collect_raw(chunks: AsyncIterator[bytes]) -> list[bytes]:
@@ -93,16 +98,16 @@ async def until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
         await asyncio.sleep(0.005)
 
 
-async def first_audio_after(voice: ElevenLabsVoice, text: str) -> tuple[float, float, np.ndarray]:
+async def first_audio_after(voice: ElevenLabsVoice, text: str) -> tuple[float, float, bytes]:
     """(when it was asked, seconds to the first chunk, all the audio) of one synthesis."""
     asked = time.monotonic()
-    chunks: list[np.ndarray] = []
+    chunks: list[bytes] = []
     waited = 0.0
     async for chunk in voice.synthesize(text):
         if not chunks:
             waited = time.monotonic() - asked
         chunks.append(chunk)
-    return asked, waited, np.concatenate(chunks)
+    return asked, waited, b"".join(chunks)
 
 
 async def slow_pieces(pause: float, *pieces: str) -> AsyncIterator[str]:
@@ -119,8 +124,9 @@ async def test_elevenlabs_synthesize_returns_exactly_the_expected_audio() -> Non
     async with FakeElevenLabs() as fake:
         voice = eleven(fake, output_format="pcm_16000", model_id="eleven_turbo_v2_5")
         assert (voice.sample_rate, voice.raw_encoding) == (16000, "pcm_s16le")
+        assert voice.output_format == PCM16_16K
         audio = await collect(voice.synthesize(GREETING))
-        assert np.array_equal(audio, expected_pcm(GREETING, 16000))
+        assert audio == pcm16(GREETING, 16000)
         (session,) = used_sessions(fake)
         assert session.outcome == "final"
         assert session.voice_id == "voice-1"
@@ -142,14 +148,12 @@ async def test_elevenlabs_ulaw_bytes_pass_through_untouched() -> None:
     async with FakeElevenLabs() as fake:
         voice = eleven(fake)  # default output_format is ulaw_8000
         assert (voice.sample_rate, voice.raw_encoding) == (8000, "ulaw")
-        raw = await collect_raw(voice.synthesize_raw(GREETING))
+        assert voice.output_format == PCMU_8K  # what a phone call speaks: no conversion
+        raw = await collect_raw(voice.synthesize(GREETING))
         (session,) = used_sessions(fake)
         assert session.query["output_format"] == "ulaw_8000"
         assert raw == session.audio  # chunk for chunk, byte for byte
         assert b"".join(raw) == expected_raw(GREETING, 8000, "ulaw")
-        # The engine path decodes the very same bytes.
-        pcm = await collect(voice.synthesize(GREETING))
-        assert np.array_equal(pcm, ulaw_decode(b"".join(raw)))
         await voice.close()
 
 
@@ -174,7 +178,7 @@ async def test_elevenlabs_without_flush_uses_try_trigger_generation() -> None:
     async with FakeElevenLabs() as fake:
         voice = eleven(fake, flush_pieces=False, output_format="pcm_16000")
         audio = await collect(voice.synthesize(GREETING))
-        assert np.array_equal(audio, expected_pcm(GREETING, 16000))
+        assert audio == pcm16(GREETING, 16000)
         assert fake.sessions[0].messages[1] == {
             "text": "Hello there. ",
             "try_trigger_generation": True,
@@ -206,14 +210,14 @@ async def test_elevenlabs_cancel_stops_audio_promptly_and_the_voice_is_reusable(
         assert fake.sessions[0].outcome == "client_closed"
         assert len(fake.sessions[0].audio) < 10  # the fake stopped too (LONG is ~70 chunks)
         audio = await collect(voice.synthesize("Okay, go ahead."))
-        assert np.array_equal(audio, expected_pcm("Okay, go ahead.", 16000))
+        assert audio == pcm16("Okay, go ahead.", 16000)
         await voice.close()
 
 
 async def test_elevenlabs_cancel_from_another_task_wakes_a_waiting_consumer() -> None:
     async with FakeElevenLabs(first_byte_delay=3.0) as fake:
         voice = eleven(fake, first_byte_timeout_s=4.0)
-        consumer = asyncio.create_task(collect_raw(voice.synthesize_raw(GREETING)))
+        consumer = asyncio.create_task(collect_raw(voice.synthesize(GREETING)))
         await asyncio.sleep(0.1)  # the consumer is now waiting for the first byte
         started = time.monotonic()
         await voice.cancel()
@@ -224,7 +228,7 @@ async def test_elevenlabs_cancel_from_another_task_wakes_a_waiting_consumer() ->
 async def test_elevenlabs_cancel_while_connecting_drops_the_synthesis() -> None:
     async with FakeElevenLabs() as fake:
         voice = eleven(fake)
-        consumer = asyncio.create_task(collect_raw(voice.synthesize_raw(GREETING)))
+        consumer = asyncio.create_task(collect_raw(voice.synthesize(GREETING)))
         await asyncio.sleep(0)  # the consumer is now inside the WebSocket handshake
         await voice.cancel()
         assert await consumer == []
@@ -287,7 +291,7 @@ async def test_elevenlabs_dropped_connection_mid_stream() -> None:
     async with FakeElevenLabs(drop_after_chunks=3) as fake:
         received: list[bytes] = []
         with pytest.raises(ProviderConnectionError, match="without a close frame"):
-            async for chunk in eleven(fake).synthesize_raw(LONG):
+            async for chunk in eleven(fake).synthesize(LONG):
                 received.append(chunk)
         assert received == fake.sessions[0].audio and len(received) == 3
         assert fake.sessions[0].outcome == "dropped"
@@ -324,7 +328,7 @@ async def test_elevenlabs_next_sentence_starts_on_the_socket_opened_in_the_backg
         assert first_wait >= HANDSHAKE_S  # nothing was warm yet
         await until(lambda: len(fake.sessions) == 2)  # the spare's handshake is done
         asked, waited, audio = await first_audio_after(voice, "Your visit is at ten.")
-        assert np.array_equal(audio, expected_pcm("Your visit is at ten.", 16000))
+        assert audio == pcm16("Your visit is at ten.", 16000)
         assert waited < HANDSHAKE_S / 2, f"first audio after {waited * 1000:.0f} ms"
         # The fake saw that socket's handshake before the sentence was even asked for.
         spare = fake.sessions[1]
@@ -367,7 +371,7 @@ async def test_elevenlabs_concurrent_syntheses_each_get_their_own_socket() -> No
         # The first takes the warm spare, the second the one it started, the third connects.
         audios = await asyncio.gather(*(collect(voice.synthesize(text)) for text in texts))
         for text, audio in zip(texts, audios, strict=True):
-            assert np.array_equal(audio, expected_pcm(text, 16000))
+            assert audio == pcm16(text, 16000)
         used = used_sessions(fake)
         assert sorted(s.texts[0] for s in used) == sorted(f"{text} " for text in texts)
         assert all(s.outcome == "final" for s in used)
@@ -382,7 +386,7 @@ async def test_elevenlabs_spare_closed_by_the_server_is_replaced_transparently()
         await until(lambda: len(fake.sessions) == 2 and fake.sessions[1].outcome != "open")
         assert fake.sessions[1].outcome == "idle_timeout"  # the spare died while unused
         audio = await collect(voice.synthesize("Your visit is at ten."))
-        assert np.array_equal(audio, expected_pcm("Your visit is at ten.", 16000))
+        assert audio == pcm16("Your visit is at ten.", 16000)
         assert used_sessions(fake)[1] is fake.sessions[2]  # a new connection, no error
         await voice.close()
 
@@ -450,8 +454,9 @@ async def test_cartesia_synthesize_returns_exactly_the_expected_audio() -> None:
     async with FakeCartesia() as fake:
         voice = cartesia(fake, encoding="pcm_s16le", sample_rate=16000, model_id="sonic-2")
         assert voice.raw_encoding == "pcm_s16le"
+        assert voice.output_format == PCM16_16K
         audio = await collect(voice.synthesize(GREETING))
-        assert np.array_equal(audio, expected_pcm(GREETING, 16000))
+        assert audio == pcm16(GREETING, 16000)
         (context,) = fake.contexts.values()
         assert context.outcome == "done"
         assert context.transcripts == ["Hello there. ", "How can I help you today? ", ""]
@@ -475,7 +480,8 @@ async def test_cartesia_mulaw_bytes_pass_through_untouched() -> None:
     async with FakeCartesia() as fake:
         voice = cartesia(fake)  # default: pcm_mulaw at 8000 Hz
         assert (voice.sample_rate, voice.raw_encoding) == (8000, "ulaw")
-        raw = await collect_raw(voice.synthesize_raw(GREETING))
+        assert voice.output_format == PCMU_8K
+        raw = await collect_raw(voice.synthesize(GREETING))
         (context,) = fake.contexts.values()
         assert raw == context.audio
         assert b"".join(raw) == expected_raw(GREETING, 8000, "pcm_mulaw")
@@ -505,10 +511,10 @@ async def test_cartesia_keeps_one_socket_and_multiplexes_contexts() -> None:
             collect(voice.synthesize("Morning slots are full.")),
             collect(voice.synthesize("Afternoon works fine.")),
         )
-        assert np.array_equal(one, expected_pcm("Morning slots are full.", 16000))
-        assert np.array_equal(two, expected_pcm("Afternoon works fine.", 16000))
+        assert one == pcm16("Morning slots are full.", 16000)
+        assert two == pcm16("Afternoon works fine.", 16000)
         three = await collect(voice.synthesize("Evening too."))
-        assert np.array_equal(three, expected_pcm("Evening too.", 16000))
+        assert three == pcm16("Evening too.", 16000)
         assert fake.connections == 1 and voice.connections_opened == 1
         assert len(fake.contexts) == 3
         await voice.close()
@@ -518,7 +524,7 @@ async def test_cartesia_cancel_sends_cancel_drops_late_chunks_and_stays_usable()
     async with FakeCartesia(chunk_delay=0.01, late_chunks_after_cancel=3) as fake:
         voice = cartesia(fake)
         received = 0
-        async for _ in voice.synthesize_raw(LONG):
+        async for _ in voice.synthesize(LONG):
             received += 1
             if received == 2:
                 await voice.cancel()
@@ -529,7 +535,7 @@ async def test_cartesia_cancel_sends_cancel_drops_late_chunks_and_stays_usable()
         assert first.outcome == "cancelled"
         assert fake.received[-1] == {"context_id": first.context_id, "cancel": True}
         # The late chunks of the cancelled context must not leak into the next synthesis.
-        raw = await collect_raw(voice.synthesize_raw("Okay, go ahead."))
+        raw = await collect_raw(voice.synthesize("Okay, go ahead."))
         assert b"".join(raw) == expected_raw("Okay, go ahead.", 8000, "pcm_mulaw")
         assert fake.connections == 1
         await voice.close()
@@ -538,7 +544,7 @@ async def test_cartesia_cancel_sends_cancel_drops_late_chunks_and_stays_usable()
 async def test_cartesia_cancel_while_connecting_drops_the_synthesis() -> None:
     async with FakeCartesia() as fake:
         voice = cartesia(fake)
-        consumer = asyncio.create_task(collect_raw(voice.synthesize_raw(GREETING)))
+        consumer = asyncio.create_task(collect_raw(voice.synthesize(GREETING)))
         await asyncio.sleep(0)
         await voice.cancel()
         assert await consumer == []
@@ -608,11 +614,11 @@ async def test_cartesia_dropped_connection_fails_then_reconnects() -> None:
         voice = cartesia(fake)
         received: list[bytes] = []
         with pytest.raises(ProviderConnectionError, match="without a close frame"):
-            async for chunk in voice.synthesize_raw(LONG):
+            async for chunk in voice.synthesize(LONG):
                 received.append(chunk)
         assert len(received) == 3
         fake.drop_after_chunks = None
-        raw = await collect_raw(voice.synthesize_raw("Sorry about that."))
+        raw = await collect_raw(voice.synthesize("Sorry about that."))
         assert b"".join(raw) == expected_raw("Sorry about that.", 8000, "pcm_mulaw")
         assert fake.connections == 2
         await voice.close()
@@ -625,7 +631,7 @@ async def test_cartesia_idle_close_between_syntheses_is_transparent() -> None:
         await collect(voice.synthesize("First."))
         await asyncio.sleep(0.3)  # the server closes the idle socket meanwhile
         audio = await collect(voice.synthesize("Second."))
-        assert len(audio) == len(expected_pcm("Second.", 8000))
+        assert audio == expected_raw("Second.", 8000, "pcm_mulaw")
         assert fake.connections == 2
         await voice.close()
 
@@ -647,3 +653,81 @@ async def test_cartesia_unreachable_server_is_a_connection_error() -> None:
         base_url = fake.base_url
     with pytest.raises(ProviderConnectionError, match="cannot connect"):
         await collect(CartesiaVoice("k", "v", base_url=base_url).synthesize(GREETING))
+
+
+# --- a voice for each call format ----------------------------------------------------------
+
+FAKE_ENCODING = {Encoding.MULAW: "ulaw", Encoding.ALAW: "alaw", Encoding.PCM16: "pcm_s16le"}
+"""The fakes' name for each encoding, to predict their bytes with ``expected_raw``."""
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (PCMU_8K, "ulaw_8000"),
+        (PCMA_8K, "alaw_8000"),
+        (PCM16_16K, "pcm_16000"),
+        (AudioFormat(Encoding.PCM16, 8000), "pcm_8000"),
+        (AudioFormat(Encoding.PCM16, 12000), "pcm_16000"),  # not offered: the next rate up
+        (AudioFormat(Encoding.PCM16, 96000), "pcm_48000"),  # above them all: the highest
+    ],
+    ids=str,
+)
+def test_elevenlabs_output_format_for_a_call(call: AudioFormat, name: str) -> None:
+    assert output_format_for(call) == name
+
+
+@pytest.mark.parametrize(
+    ("call", "encoding", "rate"),
+    [
+        (PCMU_8K, "pcm_mulaw", 8000),
+        (PCMA_8K, "pcm_alaw", 8000),
+        (PCM16_16K, "pcm_s16le", 16000),
+        (AudioFormat(Encoding.PCM16, 12000), "pcm_s16le", 16000),
+        (AudioFormat(Encoding.PCM16, 96000), "pcm_s16le", 48000),
+    ],
+    ids=str,
+)
+def test_cartesia_output_for_a_call(call: AudioFormat, encoding: str, rate: int) -> None:
+    assert output_for(call) == (encoding, rate)
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [("ulaw_8000", PCMU_8K), ("alaw_8000", PCMA_8K), ("pcm_16000", PCM16_16K)],
+    ids=str,
+)
+async def test_elevenlabs_voice_speaks_its_output_format(name: str, call: AudioFormat) -> None:
+    async with FakeElevenLabs() as fake:
+        voice = eleven(fake, output_format=name)
+        assert voice.output_format_name == name and voice.output_format == call
+        raw = await collect_raw(voice.synthesize(GREETING))
+        (session,) = used_sessions(fake)
+        assert session.query["output_format"] == name
+        assert raw == session.audio, "the fake's bytes, untouched"
+        expected = expected_raw(GREETING, call.sample_rate, FAKE_ENCODING[call.encoding])
+        assert b"".join(raw) == expected
+        await voice.close()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "rate", "call"),
+    [("pcm_mulaw", 8000, PCMU_8K), ("pcm_alaw", 8000, PCMA_8K), ("pcm_s16le", 16000, PCM16_16K)],
+    ids=str,
+)
+async def test_cartesia_voice_speaks_its_output_format(
+    encoding: str, rate: int, call: AudioFormat
+) -> None:
+    async with FakeCartesia() as fake:
+        voice = cartesia(fake, encoding=encoding, sample_rate=rate)
+        assert voice.output_format == call
+        raw = await collect_raw(voice.synthesize(GREETING))
+        (context,) = fake.contexts.values()
+        assert context.requests[0]["output_format"] == {
+            "container": "raw",
+            "encoding": encoding,
+            "sample_rate": rate,
+        }
+        assert raw == context.audio, "the fake's bytes, untouched"
+        assert b"".join(raw) == expected_raw(GREETING, rate, encoding)
+        await voice.close()

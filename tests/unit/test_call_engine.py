@@ -4,81 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from fakes.engine import RATE, FakeChannel, LoudnessVad, silence, speak, tone, wait_for
-from voxagent.agents.base import AgentAction, EndCall, Say
-from voxagent.conversation.call import Call, CallServices, CallState, EngineConfig
-
-
-class ScriptedStt:
-    name = "fake-stt"
-    languages = frozenset({"en"})
-
-    def __init__(self, texts: list[str]) -> None:
-        self.texts = texts
-        self.opened = 0
-
-    def open_stream(self, sample_rate: int, on_interim: object) -> ScriptedStream:
-        self.opened += 1
-        return ScriptedStream(self.texts.pop(0) if self.texts else "")
-
-    async def close(self) -> None:
-        pass
-
-
-class ScriptedStream:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.fed = 0
-
-    def feed(self, pcm: np.ndarray) -> None:
-        self.fed += len(pcm)
-
-    async def finish(self) -> str:
-        await asyncio.sleep(0.01)
-        return self.text if self.fed else ""
-
-    def abort(self) -> None:
-        pass
-
-
-class ToneTts:
-    """40 ms of tone per word, so the length of speech follows the text."""
-
-    name = "tone"
-    sample_rate = RATE
-
-    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
-        await asyncio.sleep(0.005)
-        n = len(text.split()) * RATE * 40 // 1000
-        yield (np.sin(np.arange(n) / 5) * 3000).astype(np.int16)
-
-    async def close(self) -> None:
-        pass
-
-
-class EchoAgent:
-    def __init__(self) -> None:
-        self.heard: list[str] = []
-
-    async def greeting(self) -> AsyncIterator[AgentAction]:
-        yield Say("Hello there. How can I help?")
-
-    async def reply(self, transcript: str) -> AsyncIterator[AgentAction]:
-        if transcript == "bye":
-            yield Say("Goodbye.")
-            yield EndCall("completed")
-            return
-        words = " ".join(["word"] * 60)
-        yield Say(f"You said {transcript}. {words}.")
-
-    def interrupted(self, heard_text: str) -> None:
-        self.heard.append(heard_text)
+from fakes.engine import (
+    PCM_8K,
+    RATE,
+    EchoAgent,
+    FakeChannel,
+    ScriptedStream,
+    ScriptedStt,
+    ToneTts,
+    make_parts,
+    silence,
+    speak,
+    tone,
+    wait_for,
+)
+from fakes.engine import make_call as build_call
+from voxagent.audio.format import AudioFormat
+from voxagent.conversation.call import Call, CallState, EngineConfig, EngineLines
 
 
 @pytest.fixture
@@ -88,21 +36,16 @@ def executor() -> Iterator[ThreadPoolExecutor]:
     pool.shutdown()
 
 
+CONFIG = EngineConfig(end_of_turn_silence_ms=300, min_speech_ms=64, barge_in_min_ms=200)
+
+
 def make_call(
-    texts: list[str], executor: ThreadPoolExecutor
+    texts: list[str], executor: ThreadPoolExecutor, config: EngineConfig = CONFIG
 ) -> tuple[Call, FakeChannel, EchoAgent]:
     channel = FakeChannel()
     agent = EchoAgent()
-    services = CallServices(
-        stt=ScriptedStt(texts),
-        tts=ToneTts(),
-        vad_factory=lambda rate: LoudnessVad(),
-        vad_executor=executor,
-        config=EngineConfig(end_of_turn_silence_ms=300, min_speech_ms=64, barge_in_min_ms=200),
-    )
-    call = Call("call-1", channel, agent, services)
-    channel.call = call
-    return call, channel, agent
+    parts = make_parts(agent, ScriptedStt(texts), ToneTts(), executor, config=config)
+    return build_call("call-1", channel, parts), channel, agent
 
 
 async def test_greeting_is_spoken_sentence_by_sentence_in_real_time(
@@ -154,7 +97,7 @@ async def test_barge_in_stops_the_agent_and_keeps_only_what_was_heard(
     frames_at_clear = sum(1 for t, _ in channel.frames if t <= channel.clears[0])
     late = [t for t, _ in channel.frames[frames_at_clear:] if t < channel.clears[0] + 0.3]
     assert len(late) == 0, "no agent audio right after the clear"
-    assert call.barge_ins == 1
+    assert call.counters.barge_ins == 1
     interrupted = [m for m in call.history if m.interrupted]
     assert len(interrupted) == 1
     heard = interrupted[0].text
@@ -185,6 +128,54 @@ async def test_noise_without_words_is_not_a_turn(executor: ThreadPoolExecutor) -
     await speak(call, np.concatenate([tone(200), silence(400)]))
     await asyncio.sleep(0.1)
     assert len(call.turns) == 1
+    assert call.counters.reprompts == 0
+    await call.end()
+
+
+async def test_speech_without_words_gets_a_request_to_repeat(executor: ThreadPoolExecutor) -> None:
+    lines = EngineLines(say_again="Sorry, say that again?")
+    channel = FakeChannel()
+    parts = make_parts(EchoAgent(), ScriptedStt([""]), ToneTts(), executor, config=CONFIG)
+    parts.lines = lines
+    call = build_call("call-r", channel, parts)
+    call.start()
+    await wait_for(lambda: call.state == CallState.LISTENING and len(channel.marks) == 2)
+    await speak(call, np.concatenate([tone(800), silence(400)]))
+    await wait_for(lambda: len(call.turns) == 2 and call.turns[1].first_audio_sent is not None)
+    assert call.turns[1].kind == "reprompt"
+    assert call.counters.reprompts == 1
+    assert [m.text for m in call.history][-1] == "Sorry, say that again?"
+    await call.end()
+
+
+async def test_silence_after_the_agent_gets_a_prompt_then_a_goodbye(
+    executor: ThreadPoolExecutor,
+) -> None:
+    config = EngineConfig(end_of_turn_silence_ms=300, min_speech_ms=64, no_input_timeout_s=0.3)
+    call, channel, _ = make_call([], executor, config)
+    call.start()
+    await asyncio.wait_for(call.wait(), 5)
+    kinds = [t.kind for t in call.turns]
+    assert kinds == ["greeting", "no_input", "no_input"]
+    assert call.counters.no_input_prompts == 2
+    assert [m.text for m in call.history][1:] == [
+        EngineLines().still_there,
+        EngineLines().no_input_goodbye,
+    ]
+    assert channel.hung_up == "no_input" and call.outcome == "no_input"
+
+
+async def test_the_caller_speaking_resets_the_silence_prompts(executor: ThreadPoolExecutor) -> None:
+    config = EngineConfig(end_of_turn_silence_ms=300, min_speech_ms=64, no_input_timeout_s=0.6)
+    call, _, _ = make_call(["hi"], executor, config)
+    call.start()
+    await wait_for(lambda: call.counters.no_input_prompts == 1, 5)
+    await wait_for(lambda: call.state == CallState.LISTENING, 5)
+    await speak(call, np.concatenate([tone(300), silence(400)]))
+    await wait_for(lambda: call.turns[-1].kind == "reply", 5)
+    await asyncio.sleep(0.4)  # shorter than the timeout after the reply: no new prompt yet
+    assert call.counters.no_input_prompts == 1
+    assert not call.ended
     await call.end()
 
 
@@ -192,7 +183,7 @@ async def test_audio_after_the_end_is_ignored(executor: ThreadPoolExecutor) -> N
     call, _, _ = make_call([], executor)
     call.start()
     await call.end("caller_hangup")
-    call.push_audio(tone(20))
+    call.push_audio(tone(20).tobytes())
     assert call.state == CallState.ENDED
     assert call.outcome == "caller_hangup"
 
@@ -200,12 +191,12 @@ async def test_audio_after_the_end_is_ignored(executor: ThreadPoolExecutor) -> N
 class InterimStt(ScriptedStt):
     """Says the final text as an interim once some audio arrived, like a streaming recognizer."""
 
-    def open_stream(self, sample_rate: int, on_interim: object) -> ScriptedStream:
-        stream = super().open_stream(sample_rate, on_interim)
+    def open_stream(self, fmt: AudioFormat, on_interim: object) -> ScriptedStream:
+        stream = super().open_stream(fmt, on_interim)
         original = stream.feed
 
-        def feed(pcm: np.ndarray) -> None:
-            original(pcm)
+        def feed(audio: bytes) -> None:
+            original(audio)
             if stream.fed >= RATE // 5:
                 on_interim(stream.text)  # type: ignore[operator]
 
@@ -214,6 +205,8 @@ class InterimStt(ScriptedStt):
 
 
 class PrefetchingAgent(EchoAgent):
+    can_prefetch = True
+
     def __init__(self) -> None:
         super().__init__()
         self.prefetched: list[tuple[float, str]] = []
@@ -228,20 +221,14 @@ async def test_a_stable_interim_lets_the_agent_start_before_the_turn_ends(
 ) -> None:
     channel = FakeChannel()
     agent = PrefetchingAgent()
-    services = CallServices(
-        stt=InterimStt(["book a visit"]),
-        tts=ToneTts(),
-        vad_factory=lambda rate: LoudnessVad(),
-        vad_executor=executor,
-        config=EngineConfig(
-            end_of_turn_silence_ms=500,
-            min_speech_ms=64,
-            speculative=speculative,
-            speculation_stable_ms=150,
-        ),
+    config = EngineConfig(
+        end_of_turn_silence_ms=500,
+        min_speech_ms=64,
+        speculative=speculative,
+        speculation_stable_ms=150,
     )
-    call = Call("call-s", channel, agent, services)
-    channel.call = call
+    parts = make_parts(agent, InterimStt(["book a visit"]), ToneTts(), executor, config=config)
+    call = build_call("call-s", channel, parts)
     call.start()
     await wait_for(lambda: call.state == CallState.LISTENING and len(channel.marks) == 2)
     await speak(call, np.concatenate([tone(400), silence(700)]))
@@ -261,15 +248,15 @@ class TricklingTts:
     (slower than real time, like a congested cloud voice)."""
 
     name = "trickle"
-    sample_rate = RATE
+    output_format = PCM_8K
 
     def __init__(self) -> None:
         self.finished_at: list[float] = []
 
-    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         for _ in range(4):
             await asyncio.sleep(0.15)
-            yield (np.sin(np.arange(RATE // 10) / 5) * 3000).astype(np.int16)
+            yield (np.sin(np.arange(RATE // 10) / 5) * 3000).astype("<i2").tobytes()
         self.finished_at.append(time.monotonic())
 
     async def close(self) -> None:
@@ -281,14 +268,7 @@ async def test_a_streaming_voice_is_played_from_its_first_chunk(
 ) -> None:
     channel = FakeChannel()
     tts = TricklingTts()
-    services = CallServices(
-        stt=ScriptedStt([]),
-        tts=tts,
-        vad_factory=lambda rate: LoudnessVad(),
-        vad_executor=executor,
-    )
-    call = Call("call-t", channel, EchoAgent(), services)
-    channel.call = call
+    call = build_call("call-t", channel, make_parts(EchoAgent(), ScriptedStt([]), tts, executor))
     call.start()
     await wait_for(lambda: len(channel.marks) == 2, 5)
     # The first frame went out long before the first sentence was fully synthesized ...

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxagent.audio.g711 import alaw_decode, ulaw_decode
 from voxagent.providers.errors import (
     ProviderAuthError,
     ProviderConnectionError,
@@ -20,7 +17,6 @@ from voxagent.providers.errors import (
     ProviderQuotaError,
 )
 from voxagent.providers.tts.cloud_protocol import (
-    SampleDecoder,
     classify_error,
     close_error,
     websocket_base,
@@ -30,8 +26,8 @@ from voxagent.providers.tts.elevenlabs_protocol import (
     END_OF_INPUT,
     KEEP_ALIVE,
     Alignment,
-    AudioFormat,
     ElevenLabsEvent,
+    OutputFormat,
     initial_message,
     parse_audio_format,
     parse_message,
@@ -148,13 +144,13 @@ def test_end_of_input_and_keep_alive_shapes() -> None:
 @pytest.mark.parametrize(
     ("name", "fmt"),
     [
-        ("ulaw_8000", AudioFormat("ulaw_8000", "ulaw", 8000)),
-        ("alaw_8000", AudioFormat("alaw_8000", "alaw", 8000)),
-        ("pcm_16000", AudioFormat("pcm_16000", "pcm_s16le", 16000)),
-        ("pcm_44100", AudioFormat("pcm_44100", "pcm_s16le", 44100)),
+        ("ulaw_8000", OutputFormat("ulaw_8000", "ulaw", 8000)),
+        ("alaw_8000", OutputFormat("alaw_8000", "alaw", 8000)),
+        ("pcm_16000", OutputFormat("pcm_16000", "pcm_s16le", 16000)),
+        ("pcm_44100", OutputFormat("pcm_44100", "pcm_s16le", 44100)),
     ],
 )
-def test_parse_audio_format(name: str, fmt: AudioFormat) -> None:
+def test_parse_audio_format(name: str, fmt: OutputFormat) -> None:
     assert parse_audio_format(name) == fmt
 
 
@@ -164,30 +160,6 @@ def test_parse_audio_format(name: str, fmt: AudioFormat) -> None:
 def test_parse_audio_format_rejects_containers_and_unknown_rates(name: str) -> None:
     with pytest.raises(ValueError):
         parse_audio_format(name)
-
-
-def test_sample_decoder_uses_g711_tables() -> None:
-    data = bytes(range(256))
-    assert np.array_equal(SampleDecoder("ulaw").decode(data), ulaw_decode(data))
-    assert np.array_equal(SampleDecoder("alaw").decode(data), alaw_decode(data))
-
-
-def test_sample_decoder_keeps_an_odd_pcm_byte_for_the_next_chunk() -> None:
-    decoder = SampleDecoder("pcm_s16le")
-    assert decoder.decode(b"\x01").size == 0
-    assert decoder.decode(b"\x02\x03").tolist() == [0x0201]
-    assert decoder.decode(b"\x04").tolist() == [0x0403]
-
-
-@given(st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=8))
-def test_sample_decoder_output_does_not_depend_on_chunking(data: bytes, cuts: list[int]) -> None:
-    bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
-    for encoding in ("ulaw", "alaw", "pcm_s16le"):
-        whole = SampleDecoder(encoding).decode(data)
-        decoder = SampleDecoder(encoding)
-        pieces = [decoder.decode(data[a:b]) for a, b in itertools.pairwise(bounds)]
-        joined = np.concatenate([whole[:0], *pieces])
-        assert np.array_equal(joined, whole)
 
 
 # --- messages we receive -------------------------------------------------------------------

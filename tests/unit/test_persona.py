@@ -217,11 +217,11 @@ def test_bad_values_are_named(tmp_path: Path, old: str, new: str, message: str) 
 
 
 def test_receptionist_refuses_a_persona_without_its_lines(tmp_path: Path) -> None:
-    from voxagent.agents.base import CallContext
     from voxagent.agents.scripted import ScriptedReceptionist
+    from voxagent.calls.info import CallInfo
 
     start = _maria_text().index("[lines.booked]")
     end = _maria_text().index("[lines.closed_day]")
     persona = load_persona(_write(tmp_path, _maria_text()[:start] + _maria_text()[end:]))
     with pytest.raises(PersonaError, match="lacks lines the receptionist needs: booked"):
-        ScriptedReceptionist(persona, None, CallContext("c"))  # type: ignore[arg-type]
+        ScriptedReceptionist(persona, None, CallInfo("c"))  # type: ignore[arg-type]

@@ -7,15 +7,19 @@ import wave
 
 import numpy as np
 
+from voxagent.audio.format import PCMU_8K, AudioFormat, Encoding
+from voxagent.audio.g711 import ulaw_encode
 from voxagent.conversation.recorder import CallRecorder
 
+PCM_8K = AudioFormat(Encoding.PCM16, 8000)
 
-def frame(value: int, n: int = 160) -> np.ndarray:
-    return np.full(n, value, dtype=np.int16)
+
+def frame(value: int, n: int = 160) -> bytes:
+    return np.full(n, value, dtype=np.int16).tobytes()
 
 
 def test_agent_audio_lands_where_the_caller_clock_stands() -> None:
-    rec = CallRecorder(8000)
+    rec = CallRecorder(PCM_8K)
     for _ in range(5):
         rec.caller(frame(1))
     rec.agent(frame(7))  # sent after 100 ms of caller audio
@@ -30,7 +34,7 @@ def test_agent_audio_lands_where_the_caller_clock_stands() -> None:
 
 
 def test_a_barge_in_drops_agent_audio_the_caller_never_heard() -> None:
-    rec = CallRecorder(8000)
+    rec = CallRecorder(PCM_8K)
     for _ in range(4):
         rec.agent(frame(5))  # 80 ms sent ahead of the caller's clock
     rec.caller(frame(1))  # 20 ms later the caller talks over it
@@ -45,8 +49,21 @@ def test_a_barge_in_drops_agent_audio_the_caller_never_heard() -> None:
 
 
 def test_the_wav_is_stereo_16_bit_at_the_call_rate() -> None:
-    rec = CallRecorder(8000)
+    rec = CallRecorder(PCM_8K)
     rec.caller(frame(3, 8000))
     with wave.open(io.BytesIO(rec.wav())) as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
         assert wav.getnframes() == 8000
+
+
+def test_a_phone_call_is_kept_as_its_own_bytes_and_decoded_for_the_wav() -> None:
+    rec = CallRecorder(PCMU_8K)
+    tone = (np.sin(np.arange(1600) / 3) * 8000).astype(np.int16)
+    rec.caller(ulaw_encode(tone))
+    rec.agent(ulaw_encode(tone[:160]))
+    stereo = rec.stereo()
+    assert stereo.shape == (1760, 2)
+    assert np.abs(stereo[:1600, 0].astype(int) - tone).max() < 300  # μ-law step size
+    assert (stereo[:1600, 1] == 0).all()  # the agent spoke after the caller's 200 ms
+    assert np.abs(stereo[1600:, 1]).max() > 1000
+    assert rec.duration_ms == 220

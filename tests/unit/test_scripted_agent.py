@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from voxagent.agents.base import AgentAction, CallContext, EndCall, Say, Transfer
+from voxagent.agents.base import AgentAction, EndCall, Say, Transfer
 from voxagent.agents.persona import Persona, load_persona
 from voxagent.agents.scripted import ScriptedReceptionist, Step
 from voxagent.agents.tools import TOOLS, ClinicTools
+from voxagent.calls.info import CallInfo
 from voxagent.state.appointments import AppointmentBook
 from voxagent.state.database import AppointmentRow, Database
 
@@ -86,7 +87,7 @@ def make_call(
     call_id: str = "call-1",
 ) -> Call:
     clock: Callable[[], datetime] = lambda: now.astimezone(UTC)  # noqa: E731
-    context = CallContext(call_id, caller=caller, callee="+525555010123", language=lang)
+    context = CallInfo(call_id, caller=caller, callee="+525555010123", language=lang)
     book = AppointmentBook(db, persona, now=clock)
     tools = ClinicTools(book, context, now=clock)
     return Call(ScriptedReceptionist(persona, tools, context, now=clock), book)
@@ -626,3 +627,19 @@ async def test_booking_retry_by_the_same_call_is_idempotent(db: Database) -> Non
     assert first["appointment"]["id"] == again["appointment"]["id"]
     other_call = make_call(db, call_id="call-2").agent.tools
     assert (await other_call.execute("book_appointment", args))["ok"] is False
+
+
+async def test_an_outbound_call_greets_the_callee_by_name_without_thanking_them() -> None:
+    for lang, thanks in (("en", "thank you for calling"), ("es", "gracias por llamar")):
+        info = CallInfo("c", direction="outbound", callee="+15551112222", name="Ana", language=lang)
+        agent = ScriptedReceptionist(PERSONA, None, info, now=lambda: MONDAY_9AM)  # type: ignore[arg-type]
+        greeting = " ".join(
+            a.text for a in [x async for x in agent.greeting()] if isinstance(a, Say)
+        )
+        assert "Ana" in greeting and thanks not in greeting.lower(), greeting
+        unnamed = CallInfo("c", direction="outbound", callee="+15551112222", language=lang)
+        agent = ScriptedReceptionist(PERSONA, None, unnamed, now=lambda: MONDAY_9AM)  # type: ignore[arg-type]
+        greeting = " ".join(
+            a.text for a in [x async for x in agent.greeting()] if isinstance(a, Say)
+        )
+        assert "María" in greeting and thanks not in greeting.lower(), greeting

@@ -8,7 +8,7 @@ but it can still book, cancel and transfer, which beats apologizing on every tur
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from voxagent.agents.base import Agent, AgentAction
 from voxagent.agents.llm import LlmAgent
@@ -37,6 +37,10 @@ class AgentWithBackup:
         return "scripted" if self.switched else self.primary.provider_name
 
     @property
+    def can_prefetch(self) -> bool:
+        return not self.switched
+
+    @property
     def last_reply_speculative(self) -> bool:
         return not self.switched and self.primary.last_reply_speculative
 
@@ -44,10 +48,10 @@ class AgentWithBackup:
         if not self.switched:
             self.primary.prefetch(transcript)
 
-    def greeting(self) -> AsyncIterator[AgentAction]:
+    def greeting(self) -> AsyncGenerator[AgentAction, None]:
         return self.primary.greeting()
 
-    async def reply(self, transcript: str) -> AsyncIterator[AgentAction]:
+    async def reply(self, transcript: str) -> AsyncGenerator[AgentAction, None]:
         if self.switched:
             async for action in self.backup.reply(transcript):
                 yield action
@@ -60,7 +64,7 @@ class AgentWithBackup:
             self.switched = True
             log.warning(
                 "call %s: no model could answer; the scripted receptionist takes over",
-                self.primary.context.call_id,
+                self.primary.info.call_id,
             )
             if self._on_switch is not None:
                 self._on_switch("llm", failed, "scripted", "every model failed a turn")

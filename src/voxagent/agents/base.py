@@ -7,7 +7,7 @@ speaking the first sentence while later ones are still being produced.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,25 +36,40 @@ class Transfer:
 AgentAction = Say | EndCall | Transfer
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """Facts about the call an agent may use (who called, which call it is)."""
-
-    call_id: str
-    caller: str = ""
-    callee: str = ""
-    language: str = "en"
-
-
 class Agent(Protocol):
-    """A conversational brain. One instance serves one call."""
+    """A conversational brain. One instance serves one call.
 
-    def greeting(self) -> AsyncIterator[AgentAction]:
+    Besides talking, an agent declares what the engine may ask of it: whether it can start
+    thinking on an interim transcript (``can_prefetch``), and who is answering now
+    (``provider_name``, which changes when an LLM agent falls back).
+    """
+
+    @property
+    def provider_name(self) -> str:
+        """Who produces the replies now, for telemetry (``scripted``, a model's provider…)."""
+        ...
+
+    @property
+    def can_prefetch(self) -> bool:
+        """Whether :meth:`prefetch` does anything (speculative replies need it)."""
+        ...
+
+    @property
+    def last_reply_speculative(self) -> bool:
+        """The latest reply was started from a prefetch that the final transcript confirmed."""
+        ...
+
+    def greeting(self) -> AsyncGenerator[AgentAction, None]:
         """What to say when the call connects."""
         ...
 
-    def reply(self, transcript: str) -> AsyncIterator[AgentAction]:
+    def reply(self, transcript: str) -> AsyncGenerator[AgentAction, None]:
         """Respond to one final caller turn."""
+        ...
+
+    def prefetch(self, transcript: str) -> None:
+        """Start thinking about a stable interim transcript; kept only if the final transcript
+        has the same words. A no-op for agents that cannot (``can_prefetch`` is False)."""
         ...
 
     def interrupted(self, heard_text: str) -> None:

@@ -27,15 +27,16 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
-from voxagent.agents.base import AgentAction, CallContext, EndCall, Say, Transfer
+from voxagent.agents.base import AgentAction, EndCall, Say, Transfer
 from voxagent.agents.persona import LANGUAGES, Persona
-from voxagent.agents.prompt import build_system_prompt
+from voxagent.agents.prompt import build_system_prompt, greeting_for_call
 from voxagent.agents.tools import TOOLS, ClinicTools, Result
+from voxagent.calls.info import CallInfo
 from voxagent.providers.errors import (
     ProviderAuthError,
     ProviderConnectionError,
@@ -63,12 +64,6 @@ FALLBACK_LINES = {
     "es": "Disculpe, tengo un pequeño problema en este momento. ¿Me lo puede repetir?",
 }
 
-# Metric names passed to ``on_metric`` (values in milliseconds).
-FIRST_TOKEN_METRIC = "llm_first_token_ms"
-TOOL_METRIC = "llm_tool_ms"
-
-MetricHook = Callable[[str, float], None]
-
 
 @dataclass(slots=True)
 class _Prefetch:
@@ -93,22 +88,19 @@ class LlmAgent:
     """The Agent for one call, driven by a :class:`~voxagent.providers.llm.base.Brain`.
 
     ``brain`` may be shared by many calls; everything else here belongs to this call.
-    ``on_metric(name, ms)`` receives each model call's time to first token
-    (``llm_first_token_ms``) and each tool's run time (``llm_tool_ms``).
     """
 
     def __init__(
         self,
         persona: Persona,
         tools: ClinicTools,
-        context: CallContext,
+        info: CallInfo,
         brain: Brain,
         *,
         now: Callable[[], datetime] = utc_now,
         max_history: int = 50,
         max_tool_rounds: int = 5,
         retry_delay: float = 0.2,
-        on_metric: MetricHook | None = None,
     ) -> None:
         if max_history < 2:
             raise ValueError("max_history must keep at least 2 messages (a call and its result)")
@@ -116,13 +108,12 @@ class LlmAgent:
             raise ValueError("max_tool_rounds must be at least 1")
         self.persona = persona
         self.tools = tools
-        self.context = context
+        self.info = info
         self.brain = brain
-        self.lang = context.language if context.language in LANGUAGES else "en"
+        self.lang = info.language if info.language in LANGUAGES else "en"
         self.max_history = max_history
         self.max_tool_rounds = max_tool_rounds
         self.retry_delay = retry_delay
-        self.on_metric = on_metric
         self.last_first_token_ms: float | None = None
         """Time to first token of the latest model call that produced anything."""
         self.fallbacks = 0
@@ -143,6 +134,8 @@ class LlmAgent:
         """Which model serves this call now (after any fallback switch), for telemetry."""
         return self.brain.name
 
+    can_prefetch = True
+
     @property
     def history(self) -> list[Message]:
         """A copy of the conversation as the model will next see it."""
@@ -155,15 +148,15 @@ class LlmAgent:
 
     # -- Agent protocol -----------------------------------------------------------------------
 
-    async def greeting(self) -> AsyncIterator[AgentAction]:
+    async def greeting(self) -> AsyncGenerator[AgentAction, None]:
         """The persona's greeting, at once: no model round trip before the first words."""
-        text = self.persona.greeting_for(self._now(), self.lang)
+        text = greeting_for_call(self.persona, self._now(), self.lang, self.info)
         message = Message.assistant(text)
         self._history.append(message)
         self._last_reply = [message]
         yield Say(text)
 
-    async def reply(self, transcript: str) -> AsyncIterator[AgentAction]:
+    async def reply(self, transcript: str) -> AsyncGenerator[AgentAction, None]:
         text = transcript.strip()
         if self._ended or not text:
             return
@@ -172,7 +165,7 @@ class LlmAgent:
         prefetched = self._take_prefetch(text)
         self._history.append(Message.user(text))
         self._last_reply = []
-        system = build_system_prompt(self.persona, self.lang, self._now())
+        system = build_system_prompt(self.persona, self.lang, self._now(), self.info)
         tail = ""  # the last character said in this reply, to space rounds and apologies
         for _ in range(self.max_tool_rounds):
             self._trim()
@@ -273,7 +266,7 @@ class LlmAgent:
         context = [m for m in self._history if not m.empty]
         basis = _basis(context)
         context.append(Message.user(text))
-        system = build_system_prompt(self.persona, self.lang, self._now())
+        system = build_system_prompt(self.persona, self.lang, self._now(), self.info)
         queue: asyncio.Queue[BrainEvent | BaseException | None] = asyncio.Queue()
 
         async def pump() -> None:
@@ -320,7 +313,6 @@ class LlmAgent:
                     first = False
                     elapsed = (time.perf_counter() - prefetch.started) * 1000
                     self.last_first_token_ms = elapsed
-                    self._metric(FIRST_TOKEN_METRIC, elapsed)
                 yield item
         finally:
             prefetch.task.cancel()
@@ -339,7 +331,6 @@ class LlmAgent:
                     first = False
                     elapsed = (time.perf_counter() - started) * 1000
                     self.last_first_token_ms = elapsed
-                    self._metric(FIRST_TOKEN_METRIC, elapsed)
                     log.debug("call %s: first token after %.0f ms", self._call_id, elapsed)
                 yield event
 
@@ -355,9 +346,15 @@ class LlmAgent:
         for call in calls:
             started = time.perf_counter()
             outcome = await self.tools.execute(call.name, call.arguments)
-            self._metric(TOOL_METRIC, (time.perf_counter() - started) * 1000)
+            ms = (time.perf_counter() - started) * 1000
             ok = outcome.get("ok") is not False
-            log.info("call %s: tool %s -> %s", self._call_id, call.name, "ok" if ok else "error")
+            log.info(
+                "call %s: tool %s -> %s (%.0f ms)",
+                self._call_id,
+                call.name,
+                "ok" if ok else "error",
+                ms,
+            )
             log.debug("call %s: %s(%s) = %s", self._call_id, call.name, call.arguments, outcome)
             draft.tool_calls.append(call)
             content = json.dumps(outcome, ensure_ascii=False, default=str)
@@ -378,7 +375,7 @@ class LlmAgent:
 
     @property
     def _call_id(self) -> str:
-        return self.context.call_id
+        return self.info.call_id
 
     def _trim(self) -> None:
         """Keep the last ``max_history`` messages, never a tool result without its call."""
@@ -411,14 +408,6 @@ class LlmAgent:
             log.warning("call %s: the model is unavailable: %s", self._call_id, failure)
         else:
             log.error("call %s: the model call failed: %s", self._call_id, failure)
-
-    def _metric(self, name: str, ms: float) -> None:
-        if self.on_metric is None:
-            return
-        try:
-            self.on_metric(name, ms)
-        except Exception:  # telemetry must never break a call
-            log.exception("metric hook failed for %s", name)
 
 
 def _spaced(tail: str, text: str) -> str:

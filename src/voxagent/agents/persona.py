@@ -23,6 +23,8 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # Lines the persona's own helpers (greeting, hours, prices, lists) need; agents check their own.
 CORE_LINES = (
     "greeting",
+    "greeting_outbound",
+    "greeting_outbound_unnamed",
     "salutation_morning",
     "salutation_afternoon",
     "salutation_evening",
@@ -148,8 +150,14 @@ class Persona:
                 f"line {key!r} ({lang}) needs a value for {{{exc.args[0]}}}"
             ) from None
 
-    def greeting_for(self, now: datetime, lang: str) -> str:
-        """The opening line, with good morning/afternoon/evening by the clinic's clock."""
+    def greeting_for(
+        self, now: datetime, lang: str, *, outbound: bool = False, name: str = ""
+    ) -> str:
+        """The opening line, with good morning/afternoon/evening by the clinic's clock.
+
+        On a call we placed, the agent greets the person by name (when known) and says who is
+        calling, instead of thanking them for calling.
+        """
         local = self.local(now).time()
         if local < self.afternoon_from:
             part = "salutation_morning"
@@ -157,7 +165,12 @@ class Persona:
             part = "salutation_afternoon"
         else:
             part = "salutation_evening"
-        return self.line("greeting", lang, salutation=self.line(part, lang))
+        salutation = self.line(part, lang)
+        if not outbound:
+            return self.line("greeting", lang, salutation=salutation)
+        if name.strip():
+            return self.line("greeting_outbound", lang, salutation=salutation, name=name.strip())
+        return self.line("greeting_outbound_unnamed", lang, salutation=salutation)
 
     def join(self, items: Sequence[str], lang: str, conjunction: str = "and") -> str:
         """ "a, b and c" in the language, Spanish "y"→"e" / "o"→"u" included."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from voxagent.agents.persona import Persona
+from voxagent.calls.info import CallInfo
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
@@ -20,7 +21,35 @@ LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 DAYS_LISTED = 8
 
 
-def build_system_prompt(persona: Persona, lang: str, now: datetime) -> str:
+def greeting_for_call(persona: Persona, now: datetime, lang: str, info: CallInfo) -> str:
+    """The persona's greeting for this call: by name, and without "thank you for calling",
+    when we are the ones calling."""
+    return persona.greeting_for(now, lang, outbound=info.direction == "outbound", name=info.name)
+
+
+def call_facts(info: CallInfo | None) -> str:
+    """What the model should know about this particular call: who placed it, whom we
+    called, and the business's own values for it (the extra columns of a call list)."""
+    if info is None:
+        return ""
+    lines = []
+    if info.direction == "outbound":
+        who = f"{info.name} ({info.callee})" if info.name else info.callee or "the customer"
+        lines.append(
+            f"- You placed this call to {who}. Do not thank them for calling; say why you call."
+        )
+    elif info.caller:
+        lines.append(f"- The caller's number: {info.caller}.")
+    for key, value in sorted(info.variables.items()):
+        lines.append(f"- {key}: {value}")
+    if not lines:
+        return ""
+    return "\nThis call:\n" + "\n".join(lines) + "\n"
+
+
+def build_system_prompt(
+    persona: Persona, lang: str, now: datetime, info: CallInfo | None = None
+) -> str:
     """Instructions for one call in ``lang`` ('en' or 'es'), as of ``now``."""
     lang = lang if lang in LANGUAGE_NAMES else "en"
     language = LANGUAGE_NAMES[lang]
@@ -71,7 +100,7 @@ The clinic:
 Now it is {persona.format_day(today, lang)}, {persona.format_time(local.time(), lang)} \
 at the clinic ({persona.time_zone}). The coming days:
 {chr(10).join(coming)}
-
+{call_facts(info)}
 Booking an appointment:
 1. Get the pet's name, the reason for the visit, and the day and time the caller wants.
 2. Call check_availability. If that time is not free, offer the alternatives it returns.

@@ -13,14 +13,15 @@ are honoured at any step, after which the pending question is asked again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
-from voxagent.agents.base import AgentAction, CallContext, EndCall, Say, Transfer
+from voxagent.agents.base import AgentAction, EndCall, Say, Transfer
 from voxagent.agents.persona import LANGUAGES, Persona, PersonaError
+from voxagent.agents.prompt import greeting_for_call
 from voxagent.agents.tools import ClinicTools
 from voxagent.agents.understanding import (
     INFO_INTENTS,
@@ -36,6 +37,7 @@ from voxagent.agents.understanding import (
     tokenize,
     wants_earliest,
 )
+from voxagent.calls.info import CallInfo
 from voxagent.state.database import utc_now
 
 # Every line this script speaks; checked against the persona when the agent is built.
@@ -113,7 +115,7 @@ class ScriptedReceptionist:
         self,
         persona: Persona,
         tools: ClinicTools,
-        context: CallContext,
+        info: CallInfo,
         *,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -124,8 +126,8 @@ class ScriptedReceptionist:
             )
         self.persona = persona
         self.tools = tools
-        self.context = context
-        self.lang = context.language if context.language in LANGUAGES else "en"
+        self.info = info
+        self.lang = info.language if info.language in LANGUAGES else "en"
         self._now = now
         self._step = Step.START
         self._draft = _Draft()
@@ -149,11 +151,18 @@ class ScriptedReceptionist:
 
     # -- Agent protocol ---------------------------------------------------------------------------
 
-    async def greeting(self) -> AsyncIterator[AgentAction]:
-        self._question = self._line("help_prompt")
-        yield Say(self.persona.greeting_for(self._now(), self.lang))
+    provider_name = "scripted"
+    can_prefetch = False
+    last_reply_speculative = False
 
-    async def reply(self, transcript: str) -> AsyncIterator[AgentAction]:
+    def prefetch(self, transcript: str) -> None:
+        """Nothing to gain: a scripted reply takes microseconds."""
+
+    async def greeting(self) -> AsyncGenerator[AgentAction, None]:
+        self._question = self._line("help_prompt")
+        yield Say(greeting_for_call(self.persona, self._now(), self.lang, self.info))
+
+    async def reply(self, transcript: str) -> AsyncGenerator[AgentAction, None]:
         if self._ended:
             return
         out = _Reply()

@@ -16,8 +16,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from voxagent.agents import understanding
-from voxagent.agents.base import CallContext
 from voxagent.agents.persona import Persona
+from voxagent.calls.info import CallInfo
 from voxagent.state.appointments import (
     Appointment,
     AppointmentBook,
@@ -125,7 +125,7 @@ class ClinicTools:
     def __init__(
         self,
         book: AppointmentBook,
-        call: CallContext,
+        call: CallInfo,
         *,
         now: Callable[[], datetime] = utc_now,
     ) -> None:

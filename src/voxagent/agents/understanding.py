@@ -378,7 +378,7 @@ def _scan_time(tokens: Sequence[str], lang: str, *, strict: bool) -> SpokenTime 
 
 
 def _misheard_hour(tokens: Sequence[str], i: int, lang: str) -> SpokenTime | None:
-    """"tree p m" → 3 pm: a sound-alike of an hour word, vouched for by what follows it."""
+    """ "tree p m" → 3 pm: a sound-alike of an hour word, vouched for by what follows it."""
     if lang != "en" or tokens[i] not in _EN_HOUR_SOUNDALIKES:
         return None
     meridiem, oclock, _ = _read_meridiem(tokens, i + 1, lang)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from voxagent.state.sessions import Session
+from voxagent.calls.sessions import Session
 
 log = logging.getLogger(__name__)
 

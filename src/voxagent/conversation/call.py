@@ -1,17 +1,19 @@
 """One live conversation: hear the caller, let the agent answer, speak, and yield when cut off.
 
-Three tasks per call, connected by queues:
+Three long-lived tasks per call, whatever line carries it:
 
-* **ingest** — caller audio → VAD windows → turn detector; opens a recognition stream when
-  speech starts (with pre-roll so the first syllable is not lost) and closes it at end of turn.
-  Sustained caller speech while the agent is thinking or talking is a barge-in.
-* **respond** — one per turn: agent actions → sentences → TTS → the outbox. The next sentence is
-  synthesized while the previous one plays.
-* **send** — outbox → channel, one 20 ms frame at a time paced by the wall clock, a mark after
-  every sentence, so we always know what the caller has actually heard.
+* **listen** (:mod:`listener`) — caller audio → VAD → turns; a recognizer open while they talk.
+  Sustained caller speech while the agent holds the floor is a barge-in.
+* **respond** — one per turn: agent actions → sentences → the voice → the outbox. The next
+  sentence is synthesized while the previous one plays.
+* **send** (:mod:`speaker`) — outbox → channel, paced by the wall clock, a mark per sentence.
 
 Barge-in cancels the respond task, empties the outbox, tells the channel to drop its buffer,
-and writes to the history only the part of the reply that was played.
+and writes to the history only the part of the reply that was heard.
+
+The caller is never left in silence: speech that was long enough to be words but came back
+without any gets "could you say that again?"; silence after the agent finished gets "are you
+still there?", and a second silence a goodbye.
 """
 
 from __future__ import annotations
@@ -23,43 +25,32 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import StrEnum
-
-import numpy as np
+from typing import assert_never
 
 from voxagent.agents.base import Agent, AgentAction, EndCall, Say, Transfer
-from voxagent.audio.resample import StreamResampler
 from voxagent.audio.vad import GatedVad, SpeechProbability
+from voxagent.calls.info import CallInfo
 from voxagent.conversation.channel import Channel
+from voxagent.conversation.counters import CallCounters
 from voxagent.conversation.history import History
+from voxagent.conversation.listener import FinishedSpeech, Listener
 from voxagent.conversation.recorder import CallRecorder
 from voxagent.conversation.sentences import SentenceSplitter
-from voxagent.conversation.timeline import TurnTimeline
-from voxagent.conversation.turns import SpeechStarted, SpeechStopped, TurnDetector
+from voxagent.conversation.speaker import CallAction, Segment, Speaker, TurnDone
+from voxagent.conversation.timeline import TurnKind, TurnTimeline
+from voxagent.conversation.turns import TurnDetector
 from voxagent.providers.errors import ProviderError
-from voxagent.providers.fallback import (
-    FallbackRecognizer,
-    FallbackVoice,
-    ProviderChain,
-    SwitchCallback,
-)
-from voxagent.providers.stt.base import SpeechToText, TranscriptionStream
+from voxagent.providers.fallback import FallbackRecognizer
 from voxagent.providers.tts.base import TextToSpeech
+
+__all__ = ["Call", "CallParts", "CallState", "EngineConfig", "EngineLines"]
 
 log = logging.getLogger(__name__)
 turn_log = logging.getLogger("voxagent.turns")
-
-FRAME_MS = 20
-PRE_ROLL_MS = 300
-STT_TRAILING_SILENCE_MS = 300
-"""Silence inside a turn beyond this is held back from the recognizer (and given to it only if
-speech resumes): PocketSphinx's accuracy drops sharply on long silent tails (measured:
-"my dog's name is luna" → "my dog when a woman" with 700 ms of trailing line noise)."""
-INBOUND_QUEUE_FRAMES = 250
-"""Five seconds of caller audio; beyond that the loop is hopelessly behind and we drop."""
 
 
 class CallState(StrEnum):
@@ -79,192 +70,128 @@ class EngineConfig:
     max_history_messages: int = 50
     max_call_seconds: int = 1800
     send_lead_ms: int = 80
-    speculative: bool = False
-    """Let the agent start on an interim transcript that stayed unchanged for
-    ``speculation_stable_ms`` (agents that can, i.e. have ``prefetch``)."""
-    speculation_stable_ms: int = 200
     """How far ahead of real time audio is sent: enough to ride out jitter, short enough that
     the far end never holds more than a few frames."""
-
-
-@dataclass(slots=True)
-class _Segment:
-    """One sentence of agent audio. It may still be growing while it plays: a streaming
-    voice's first chunk is sent at once instead of after the whole sentence."""
-
-    turn: TurnTimeline
-    text: str
-    pcm: np.ndarray
-    mark: str = ""
-    play_start: float = 0.0
-    duration: float = 0.0
-    sent_frames: int = 0
-    complete: bool = True
-    grew: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def extend(self, pcm: np.ndarray) -> None:
-        if len(pcm):
-            self.pcm = np.concatenate([self.pcm, pcm])
-            self.grew.set()
-
-    def finish(self) -> None:
-        self.complete = True
-        self.grew.set()
+    speculative: bool = False
+    """Let the agent start on an interim transcript that stayed unchanged for
+    ``speculation_stable_ms`` (agents that declare ``can_prefetch``)."""
+    speculation_stable_ms: int = 200
+    min_words_speech_ms: int = 600
+    """Speech at least this long that the recognizer returned no words for is answered with a
+    request to repeat; shorter is taken for a noise."""
+    no_input_timeout_s: float = 8.0
+    """Silence after the agent finished before it asks whether the caller is still there."""
+    max_turns_kept: int = 100
+    """Turn timelines kept in memory (and in the record): the latest ones."""
 
 
 @dataclass(frozen=True, slots=True)
-class _CallAction:
-    turn: TurnTimeline
-    action: EndCall | Transfer
+class EngineLines:
+    """What the engine says by itself, in the call's language, whatever agent runs the call."""
 
-
-@dataclass(frozen=True, slots=True)
-class _TurnDone:
-    turn: TurnTimeline
-
-
-_OutboxItem = _Segment | _CallAction | _TurnDone
-
-
-@dataclass
-class CallSummary:
-    call_id: str
-    outcome: str
-    started_at: float
-    ended_at: float
-    history: list[dict[str, object]]
-    turns: list[dict[str, object]]
-    barge_ins: int
-    dropped_frames: int
+    technical_trouble: str = "Sorry, we are having technical trouble."
+    say_again: str = "Sorry, I didn't catch that. Could you say it again?"
+    still_there: str = "Are you still there?"
+    no_input_goodbye: str = "I can't hear you, so I'll end the call now. Goodbye!"
+    transfer_to: str | None = None
+    """Where to send the caller when nothing else can help (the persona's phone number)."""
 
 
 @dataclass
-class CallServices:
-    """What all calls share: providers, worker pools, tunables."""
+class CallParts:
+    """What one call is built from; ``calls.factory`` assembles it for the call's format."""
 
-    stt: SpeechToText
-    tts: TextToSpeech
-    vad_factory: Callable[[int], SpeechProbability]
+    agent: Agent
+    recognizer: FallbackRecognizer
+    """The call's own walk through the recognizer chain; it accepts the call's format."""
+    voice: TextToSpeech
+    """The call's own walk through the voice chain; it speaks the call's format."""
+    vad: SpeechProbability
     vad_executor: Executor
     config: EngineConfig = field(default_factory=EngineConfig)
-    stt_fallbacks: Sequence[SpeechToText] = ()
-    tts_fallbacks: Sequence[TextToSpeech] = ()
-    on_provider_switch: SwitchCallback | None = None
-
-    def recognizer_for(self, call_id: str, language: str | None = None) -> FallbackRecognizer:
-        """This call's walk through the recognizer chain; one that cannot understand the
-        call's language is no fallback for it."""
-        recognizers = [self.stt, *self.stt_fallbacks]
-        if language is not None:
-            recognizers = [r for r in recognizers if language in r.languages] or recognizers[:1]
-        return FallbackRecognizer(
-            ProviderChain("stt", recognizers, call_id=call_id, on_switch=self.on_provider_switch)
-        )
-
-    def voice_for(self, call_id: str) -> FallbackVoice:
-        """This call's walk through the voice chain."""
-        return FallbackVoice(
-            ProviderChain(
-                "tts",
-                [self.tts, *self.tts_fallbacks],
-                call_id=call_id,
-                on_switch=self.on_provider_switch,
-            )
-        )
-
-
-ApologyFactory = Callable[[], AsyncIterator[AgentAction]]
-"""What to say and do when a stage has no working provider left (the runtime knows the
-persona: an apology, then a transfer to a person or a hang-up)."""
-
-
-async def _hang_up_quietly() -> AsyncIterator[AgentAction]:
-    yield EndCall("provider_failure")
+    lines: EngineLines = field(default_factory=EngineLines)
+    recorder: CallRecorder | None = None
 
 
 TurnCallback = Callable[["Call", TurnTimeline], Awaitable[None]]
+TranscriptCallback = Callable[[str, str, bool], None]
+"""``on_transcript(role, text, final)``: what was said, as it is known."""
 
 
 class Call:
     def __init__(
         self,
-        call_id: str,
+        info: CallInfo,
         channel: Channel,
-        agent: Agent,
-        services: CallServices,
+        parts: CallParts,
         *,
         on_turn: TurnCallback | None = None,
-        on_transcript: Callable[[str, str, bool], None] | None = None,
-        language: str | None = None,
-        apology: ApologyFactory | None = None,
-        recorder: CallRecorder | None = None,
+        on_transcript: TranscriptCallback | None = None,
     ) -> None:
-        self.call_id = call_id
+        self.info = info
+        self.call_id = info.call_id
         self.channel = channel
-        self.agent = agent
-        self.services = services
-        self.config = services.config
-        self.history = History(self.config.max_history_messages)
-        self.turns: list[TurnTimeline] = []
+        self.agent = parts.agent
+        self.voice = parts.voice
+        self.config = config = parts.config
+        self.lines = parts.lines
+        self.recorder = parts.recorder
+        self.history = History(config.max_history_messages)
+        self.turns: deque[TurnTimeline] = deque(maxlen=config.max_turns_kept)
+        self.counters = CallCounters()
         self.started_at = time.monotonic()
         self.ended_at: float | None = None
         self.outcome = "in_progress"
-        self.barge_ins = 0
-        self.dropped_frames = 0
         self.last_interim = ""
         self._on_turn = on_turn
         self._on_transcript = on_transcript
-        self._apology = apology or _hang_up_quietly
-        self.recorder = recorder
-        self.stt = services.recognizer_for(call_id, language)
-        self.tts = services.voice_for(call_id)
-        self.transfer_to: str | None = None
-        """Where to send the caller when no voice is left (the persona's phone number)."""
-
-        rate = channel.sample_rate
-        self._frame_samples = rate * FRAME_MS // 1000
-        self._vad = GatedVad(services.vad_factory(rate))
-        self._turns = TurnDetector(
-            self._vad.window_samples * 1000 / rate,
-            threshold=self.config.vad_threshold,
-            min_speech_ms=self.config.min_speech_ms,
-            end_silence_ms=self.config.end_of_turn_silence_ms,
+        fmt = channel.audio_format
+        vad = GatedVad(parts.vad)
+        self.listener = Listener(
+            fmt,
+            vad,
+            TurnDetector(
+                vad.window_samples * 1000 / fmt.sample_rate,
+                threshold=config.vad_threshold,
+                min_speech_ms=config.min_speech_ms,
+                end_silence_ms=config.end_of_turn_silence_ms,
+            ),
+            parts.recognizer,
+            parts.vad_executor,
+            min_speech_ms=config.min_speech_ms,
+            on_interim=self._interim,
+            on_speech_started=self._speech_started,
+            on_speech_stopped=self._speech_stopped,
+            on_voice=self._voice_heard,
         )
-        self._pre_roll: deque[np.ndarray] = deque(
-            maxlen=max(1, (PRE_ROLL_MS + self.config.min_speech_ms) // FRAME_MS + 2)
+        self.speaker = Speaker(
+            channel,
+            lead_ms=config.send_lead_ms,
+            recorder=self.recorder,
+            on_first_audio=self._first_audio,
+            on_turn_done=self._turn_done,
+            on_action=self._perform,
+            name=self.call_id,
         )
-        self._inbound: asyncio.Queue[np.ndarray] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
-        self._outbox: asyncio.Queue[_OutboxItem] = asyncio.Queue()
-        self._stt_stream: TranscriptionStream | None = None
-        self._held: list[np.ndarray] = []
         self._respond_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._turn_index = itertools.count()
-        self._mark_ids = itertools.count(1)
-        self._playing: _Segment | None = None
-        self._played: list[_Segment] = []
-        self._unacked_marks: dict[str, _Segment] = {}
-        self._play_clock = 0.0
         self._ended = asyncio.Event()
-        self._speaking_turn: TurnTimeline | None = None
         self._speculation: asyncio.TimerHandle | None = None
-
-    @property
-    def agent_provider(self) -> str:
-        """Which brain answers now (an LLM agent's model may have fallen back)."""
-        return str(getattr(self.agent, "provider_name", "scripted"))
+        self._no_input: asyncio.TimerHandle | None = None
+        self._silent_prompts = 0
 
     # ----------------------------------------------------------------- state
     @property
     def state(self) -> CallState:
         if self._ended.is_set():
             return CallState.ENDED
-        if self._playing is not None or not self._outbox.empty():
+        if self.speaker.playing is not None or not self.speaker.outbox.empty():
             return CallState.BOT_SPEAKING
-        if self._turns.speaking:
+        if self.listener.speaking:
             return CallState.USER_SPEAKING
-        if self._respond_task is not None and not self._respond_task.done():
+        if self._responding:
             return CallState.THINKING
         return CallState.LISTENING
 
@@ -272,48 +199,46 @@ class Call:
     def ended(self) -> bool:
         return self._ended.is_set()
 
+    @property
+    def _responding(self) -> bool:
+        return self._respond_task is not None and not self._respond_task.done()
+
+    def _agent_has_floor(self) -> bool:
+        """The agent is thinking, sending, or its last audio is still playing out."""
+        return self._responding or self.speaker.busy
+
     # ------------------------------------------------------- channel → call
     def start(self) -> None:
         """Begin: greet the caller and start listening."""
-        loop = asyncio.get_running_loop()
-        self._play_clock = loop.time()
+        self.speaker.start()
         self._tasks = [
-            asyncio.create_task(self._ingest(), name=f"ingest-{self.call_id}"),
-            asyncio.create_task(self._send(), name=f"send-{self.call_id}"),
+            asyncio.create_task(self.listener.run(), name=f"listen-{self.call_id}"),
             asyncio.create_task(self._watchdog(), name=f"watchdog-{self.call_id}"),
         ]
-        self._start_response(self.agent.greeting(), self._new_turn())
+        self._start_response(self.agent.greeting(), self._new_turn("greeting"))
 
-    def push_audio(self, pcm: np.ndarray) -> None:
-        """Caller audio (int16 at the channel rate). Never blocks; drops if hopelessly behind."""
+    def push_audio(self, frame: bytes) -> None:
+        """Caller audio in the channel's format. Never blocks; drops if hopelessly behind."""
         if self._ended.is_set():
             return
         if self.recorder is not None:
-            self.recorder.caller(pcm)
-        try:
-            self._inbound.put_nowait(pcm)
-        except asyncio.QueueFull:
-            self.dropped_frames += 1
+            self.recorder.caller(frame)
+        if not self.listener.push(frame):
+            self.counters.dropped_frames += 1
 
     def mark_played(self, name: str) -> None:
         """The far end has played everything up to mark ``name``."""
-        self._unacked_marks.pop(name, None)
+        self.speaker.mark_played(name)
 
-    def say_and_end(self, actions: AsyncIterator[AgentAction]) -> None:
-        """Cut in with ``actions`` (say a line, then end): used to close calls at shutdown."""
+    def say_and_end(self, line: str, outcome: str) -> None:
+        """Cut in with ``line``, then end the call (a server shutting down says goodbye)."""
 
         async def cut_in() -> None:
             if self._agent_has_floor():
                 await self._interrupt(reason="server")
-            self._start_response(actions, self._new_turn())
+            self._start_response(_say_then_end(line, outcome), self._new_turn("goodbye"))
 
         self._spawn(cut_in(), f"cut-in-{self.call_id}")
-
-    def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
-        """A short-lived task the call keeps a reference to (and cancels when it ends)."""
-        task = asyncio.create_task(coro, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def wait(self) -> None:
         await self._ended.wait()
@@ -326,82 +251,38 @@ class Call:
         self.ended_at = time.monotonic()
         if self.outcome == "in_progress":
             self.outcome = outcome
+        self._cancel_timers()
         current = asyncio.current_task()
         for task in [*self._tasks, *self._background, self._respond_task]:
             if task is not None and task is not current and not task.done():
                 task.cancel()
-        if self._stt_stream is not None:
-            self._stt_stream.abort()
-            self._stt_stream = None
+        self.speaker.stop()
+        self.listener.abort()
         log.info("call %s ended: %s", self.call_id, self.outcome)
 
-    def summary(self) -> CallSummary:
-        return CallSummary(
-            call_id=self.call_id,
-            outcome=self.outcome,
-            started_at=self.started_at,
-            ended_at=self.ended_at or time.monotonic(),
-            history=self.history.as_dicts(),
-            turns=[t.as_record() for t in self.turns],
-            barge_ins=self.barge_ins,
-            dropped_frames=self.dropped_frames,
-        )
+    def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
+        """A short-lived task the call keeps a reference to (and cancels when it ends)."""
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-    # ---------------------------------------------------------------- ingest
-    async def _ingest(self) -> None:
-        loop = asyncio.get_running_loop()
-        executor = self.services.vad_executor
-        while True:
-            pcm = await self._inbound.get()
-            self._pre_roll.append(pcm)
-            if self._stt_stream is not None:
-                self._feed_recognizer(pcm)
-            for window in self._vad.windows(pcm):
-                if self._vad.is_quiet(window):
-                    probability = 0.0
-                else:
-                    probability = await loop.run_in_executor(
-                        executor, self._vad.model_probability, window
-                    )
-                event = self._turns.update(probability)
-                if isinstance(event, SpeechStarted):
-                    self._on_speech_started()
-                elif isinstance(event, SpeechStopped):
-                    self._on_speech_stopped(event)
-                if self._turns.run_ms >= self.config.barge_in_min_ms and self._agent_has_floor():
-                    await self._barge_in()
+    # --------------------------------------------------------------- hearing
+    async def _voice_heard(self, run_ms: float) -> None:
+        if run_ms >= self.config.barge_in_min_ms and self._agent_has_floor():
+            self.counters.barge_ins += 1
+            await self._interrupt(reason="caller spoke")
 
-    def _feed_recognizer(self, pcm: np.ndarray) -> None:
-        assert self._stt_stream is not None
-        if self._turns.silence_ms >= STT_TRAILING_SILENCE_MS:
-            self._held.append(pcm)
-            return
-        for chunk in self._held:
-            self._stt_stream.feed(chunk)
-        self._held.clear()
-        self._stt_stream.feed(pcm)
-
-    def _agent_has_floor(self) -> bool:
-        """The agent is thinking, sending, or its last audio is still playing out."""
-        responding = self._respond_task is not None and not self._respond_task.done()
-        still_playing = asyncio.get_running_loop().time() < self._play_clock
-        return responding or still_playing or self._playing is not None or not self._outbox.empty()
-
-    def _on_speech_started(self) -> None:
-        if self._stt_stream is not None:
-            self._stt_stream.abort()
+    def _speech_started(self) -> None:
         self.last_interim = ""
-        self._stt_stream = self.stt.open_stream(self.channel.sample_rate, self._interim)
-        self._held.clear()
-        for chunk in self._pre_roll:
-            self._stt_stream.feed(chunk)
+        self._silent_prompts = 0
+        self._disarm_no_input()
 
     def _interim(self, text: str) -> None:
         changed = text != self.last_interim
         self.last_interim = text
         if self._on_transcript is not None:
             self._on_transcript("user", text, False)
-        if changed and self.config.speculative and text and hasattr(self.agent, "prefetch"):
+        if changed and text and self.config.speculative and self.agent.can_prefetch:
             if self._speculation is not None:
                 self._speculation.cancel()
             self._speculation = asyncio.get_running_loop().call_later(
@@ -412,43 +293,35 @@ class Call:
         """The interim transcript held still: let the agent start thinking now. The agent
         keeps the result only if the final transcript is the same words (see its prefetch)."""
         self._speculation = None
-        if self._ended.is_set() or self.last_interim != text or self._stt_stream is None:
+        if self._ended.is_set() or self.last_interim != text or self.listener.stream is None:
             return
         log.debug("call %s: speculating on %r", self.call_id, text)
-        self.agent.prefetch(text)  # type: ignore[attr-defined]
+        self.agent.prefetch(text)
 
-    def _on_speech_stopped(self, event: SpeechStopped) -> None:
+    def _speech_stopped(self, speech: FinishedSpeech) -> None:
         if self._speculation is not None:  # from now on the final transcript decides
             self._speculation.cancel()
             self._speculation = None
-        stream, self._stt_stream = self._stt_stream, None
-        self._held.clear()
-        if stream is None:
-            return
-        now = time.monotonic()
-        speech_end = now - event.silence_ms / 1000
-        self._spawn(self._complete_turn(stream, speech_end, now), f"stt-{self.call_id}")
+        self._spawn(self._complete_turn(speech), f"stt-{self.call_id}")
 
-    async def _complete_turn(
-        self, stream: TranscriptionStream, speech_end: float, end_of_turn: float
-    ) -> None:
+    async def _complete_turn(self, speech: FinishedSpeech) -> None:
         try:
-            text = await stream.finish()
+            text = await speech.stream.finish()
         except ProviderError as exc:
             log.error("call %s: no recognizer left (%s); apologizing", self.call_id, exc)
             if not self._ended.is_set() and not self._agent_has_floor():
-                self._start_response(self._apology(), self._new_turn())
+                self._start_response(self._apology(), self._new_turn("apology"))
             return
         if self._ended.is_set():
             return
         if not text:
-            log.debug("call %s: speech without words (noise?)", self.call_id)
+            self._no_words(speech)
             return
-        turn = self._new_turn()
-        turn.speech_end = speech_end
-        turn.end_of_turn = end_of_turn
+        turn = self._new_turn("reply")
+        turn.speech_end = speech.speech_end
+        turn.end_of_turn = speech.end_of_turn
         turn.mark("stt_final")
-        turn.providers["stt"] = getattr(stream, "provider_name", self.stt.name)
+        turn.providers["stt"] = speech.stream.provider_name
         turn.user_text = text
         self.history.add_user(text)
         if self._on_transcript is not None:
@@ -457,72 +330,122 @@ class Call:
             await self._interrupt(reason="new turn")
         self._start_response(self.agent.reply(text), turn)
 
+    def _no_words(self, speech: FinishedSpeech) -> None:
+        """Speech came back without words: long enough to be words, ask again; else noise."""
+        if speech.speech_ms < self.config.min_words_speech_ms or self._agent_has_floor():
+            log.debug("call %s: %.0f ms of sound without words", self.call_id, speech.speech_ms)
+            self._arm_no_input()
+            return
+        log.info(
+            "call %s: %.0f ms of speech without words; asking to repeat",
+            self.call_id,
+            speech.speech_ms,
+        )
+        self.counters.reprompts += 1
+        turn = self._new_turn("reprompt")
+        turn.speech_end = speech.speech_end
+        turn.end_of_turn = speech.end_of_turn
+        turn.mark("stt_final")
+        self._start_response(_say(self.lines.say_again), turn)
+
+    # ------------------------------------------------------------ no input
+    def _arm_no_input(self) -> None:
+        self._disarm_no_input()
+        if self._ended.is_set() or self.config.no_input_timeout_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        at = max(self.speaker.play_clock, loop.time()) + self.config.no_input_timeout_s
+        self._no_input = loop.call_at(at, self._on_no_input)
+
+    def _disarm_no_input(self) -> None:
+        if self._no_input is not None:
+            self._no_input.cancel()
+            self._no_input = None
+
+    def _on_no_input(self) -> None:
+        self._no_input = None
+        if self._ended.is_set() or self.listener.speaking or self._agent_has_floor():
+            return  # someone is talking: the next turn re-arms the timer
+        self._silent_prompts += 1
+        self.counters.no_input_prompts += 1
+        if self._silent_prompts == 1:
+            log.info("call %s: no input; asking whether the caller is still there", self.call_id)
+            self._start_response(_say(self.lines.still_there), self._new_turn("no_input"))
+        else:
+            log.info("call %s: still no input; saying goodbye", self.call_id)
+            self._start_response(
+                _say_then_end(self.lines.no_input_goodbye, "no_input"),
+                self._new_turn("no_input"),
+            )
+
+    def _cancel_timers(self) -> None:
+        self._disarm_no_input()
+        if self._speculation is not None:
+            self._speculation.cancel()
+            self._speculation = None
+
     # ---------------------------------------------------------------- respond
-    def _new_turn(self) -> TurnTimeline:
-        turn = TurnTimeline(index=next(self._turn_index))
+    def _new_turn(self, kind: TurnKind) -> TurnTimeline:
+        turn = TurnTimeline(index=next(self._turn_index), kind=kind)
         self.turns.append(turn)
         return turn
 
-    def _start_response(self, actions: AsyncIterator[AgentAction], turn: TurnTimeline) -> None:
+    def _start_response(
+        self, actions: AsyncGenerator[AgentAction, None], turn: TurnTimeline
+    ) -> None:
+        self._disarm_no_input()
         self._respond_task = asyncio.create_task(
             self._respond(actions, turn), name=f"respond-{self.call_id}"
         )
 
-    async def _respond(self, actions: AsyncIterator[AgentAction], turn: TurnTimeline) -> None:
+    async def _respond(
+        self, actions: AsyncGenerator[AgentAction, None], turn: TurnTimeline
+    ) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         ending: list[EndCall | Transfer] = []
 
         async def think() -> None:
             splitter = SentenceSplitter()
             turn.mark("agent_request")
-            turn.providers["llm"] = self.agent_provider
+            turn.providers["llm"] = self.agent.provider_name
             try:
                 async for action in actions:
-                    if isinstance(action, Say):
-                        if turn.agent_first_text is None:
-                            turn.speculative = bool(
-                                getattr(self.agent, "last_reply_speculative", False)
-                            )
-                            turn.providers["llm"] = self.agent_provider
-                        turn.mark("agent_first_text")
-                        for sentence in splitter.feed(action.text):
-                            sentences.put_nowait(sentence)
-                    else:
-                        ending.append(action)
-                        break
+                    match action:
+                        case Say(text=text):
+                            if turn.agent_first_text is None:
+                                turn.speculative = self.agent.last_reply_speculative
+                                turn.providers["llm"] = self.agent.provider_name
+                            turn.mark("agent_first_text")
+                            for sentence in splitter.feed(text):
+                                sentences.put_nowait(sentence)
+                        case EndCall() | Transfer():
+                            ending.append(action)
+                            break
+                        case _:
+                            assert_never(action)
                 for sentence in splitter.flush():
                     sentences.put_nowait(sentence)
             finally:
                 sentences.put_nowait(None)
-                aclose = getattr(actions, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await actions.aclose()
 
         async def speak() -> None:
-            rate = self.channel.sample_rate
-            tts = self.tts
+            voice = self.voice
             while (sentence := await sentences.get()) is not None:
                 turn.mark("tts_request")
-                resampler = StreamResampler(tts.sample_rate, rate)
-                segment: _Segment | None = None
+                segment: Segment | None = None
                 try:
-                    async for audio in tts.synthesize(sentence):
-                        if turn.tts_first_audio is None:
-                            turn.mark("tts_first_audio")
-                            turn.providers["tts"] = tts.name
-                        pcm = resampler.process(audio)
-                        if segment is None and len(pcm):
-                            # Play from the first chunk; the rest follows as it arrives.
-                            segment = _Segment(turn, sentence, pcm, complete=False)
-                            await self._outbox.put(segment)
-                        elif segment is not None:
-                            segment.extend(pcm)
-                    tail = resampler.flush()
-                    if segment is None and len(tail):
-                        segment = _Segment(turn, sentence, tail, complete=False)
-                        await self._outbox.put(segment)
-                    elif segment is not None:
-                        segment.extend(tail)
+                    async with contextlib.aclosing(voice.synthesize(sentence)) as chunks:
+                        async for audio in chunks:
+                            if turn.tts_first_audio is None:
+                                turn.mark("tts_first_audio")
+                                turn.providers["tts"] = voice.name
+                            if segment is None:
+                                # Play from the first chunk; the rest follows as it arrives.
+                                segment = Segment(turn, sentence, bytearray(audio), complete=False)
+                                await self.speaker.outbox.put(segment)
+                            else:
+                                segment.extend(audio)
                 finally:
                     if segment is not None:
                         segment.finish()
@@ -535,104 +458,51 @@ class Call:
             # Every voice failed: nothing can be said, so hand the caller on rather than
             # leave them in silence.
             log.error("call %s: response failed: %r", self.call_id, errors.exceptions)
-            ending = [
-                Transfer(self.transfer_to) if self.transfer_to else EndCall("provider_failure")
-            ]
+            to = self.lines.transfer_to
+            ending = [Transfer(to) if to else EndCall("provider_failure")]
         except* Exception as errors:
             log.error("call %s: response failed: %r", self.call_id, errors.exceptions)
         # The turn is recorded before any hang-up, so the goodbye is in the history.
-        await self._outbox.put(_TurnDone(turn))
+        await self.speaker.outbox.put(TurnDone(turn))
         for action in ending:
-            await self._outbox.put(_CallAction(turn, action))
+            await self.speaker.outbox.put(CallAction(turn, action))
+
+    def _apology(self) -> AsyncGenerator[AgentAction, None]:
+        """No recognizer is left for this call: say so, then hand over to a person."""
+        to = self.lines.transfer_to
+        return _say_then(
+            self.lines.technical_trouble, Transfer(to) if to else EndCall("provider_failure")
+        )
 
     # ------------------------------------------------------------------ send
-    async def _send(self) -> None:
-        loop = asyncio.get_running_loop()
-        frame_seconds = FRAME_MS / 1000
-        lead = self.config.send_lead_ms / 1000
-        while True:
-            item = await self._outbox.get()
-            if isinstance(item, _TurnDone):
-                await self._finish_turn(item.turn)
-                continue
-            if isinstance(item, _CallAction):
-                await self._wait_played(loop)
-                await self._perform(item.action)
-                continue
-            segment = item
-            size = self._frame_samples
-            segment.play_start = max(self._play_clock, loop.time())
-            self._playing = segment
-            i = 0
-            while True:
-                segment.duration = max(i, -(-len(segment.pcm) // size)) * frame_seconds
-                if (i + 1) * size > len(segment.pcm) and not segment.complete:
-                    # The voice is behind the caller's ear: wait, then resume the clock
-                    # from now (the caller hears a pause, never a burst).
-                    segment.grew.clear()
-                    await segment.grew.wait()
-                    late = loop.time() - (segment.play_start + i * frame_seconds)
-                    if late > 0:
-                        segment.play_start += late
-                    continue
-                if i * size >= len(segment.pcm):
-                    break
-                due = segment.play_start + i * frame_seconds - lead
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                frame = segment.pcm[i * size : (i + 1) * size]
-                if len(frame) < size:
-                    frame = np.pad(frame, (0, size - len(frame)))
-                await self.channel.send_audio(frame)
-                if self.recorder is not None:
-                    self.recorder.agent(frame)
-                segment.sent_frames = i + 1
-                if i == 0:
-                    segment.turn.mark("first_audio_sent")
-                    if self._on_transcript is not None:
-                        self._on_transcript("assistant", segment.text, True)
-                i += 1
-            self._play_clock = segment.play_start + segment.duration
-            segment.mark = f"seg-{next(self._mark_ids)}"
-            self._unacked_marks[segment.mark] = segment
-            await self.channel.send_mark(segment.mark)
-            self._played.append(segment)
-            self._playing = None
+    def _first_audio(self, segment: Segment) -> None:
+        segment.turn.mark("first_audio_sent")
+        if self._on_transcript is not None:
+            self._on_transcript("assistant", segment.text, True)
 
-    async def _wait_played(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait until the caller has heard everything sent: every mark echoed and the play
-        clock reached; at most 2 s past the clock, for a peer that never echoes marks."""
-        deadline = self._play_clock + 2.0
-        while loop.time() < deadline:
-            if not self._unacked_marks and loop.time() >= self._play_clock - 0.05:
-                return
-            await asyncio.sleep(0.02)
-
-    async def _finish_turn(self, turn: TurnTimeline) -> None:
-        spoken = [s.text for s in self._played if s.turn is turn]
-        self._played = [s for s in self._played if s.turn is not turn]
-        turn.agent_text = " ".join(spoken)
-        self.history.add_assistant(turn.agent_text)
+    async def _turn_done(self, turn: TurnTimeline, spoken: str) -> None:
+        turn.agent_text = spoken
+        self.history.add_assistant(spoken)
+        self.counters.turns += 1
         await self._report(turn)
+        if self.speaker.outbox.empty() and not self._responding:
+            self._arm_no_input()
 
     async def _perform(self, action: EndCall | Transfer) -> None:
-        if isinstance(action, Transfer):
-            self.outcome = "transferred"
-            await self.channel.transfer(action.to)
-        else:
-            self.outcome = action.reason
-            await self.channel.hangup(action.reason)
+        match action:
+            case Transfer(to=to):
+                self.outcome = "transferred"
+                await self.channel.transfer(to)
+            case EndCall(reason=reason):
+                self.outcome = reason
+                await self.channel.hangup(reason)
+            case _:
+                assert_never(action)
         await self.end(self.outcome)
 
     # --------------------------------------------------------------- barge-in
-    async def _barge_in(self) -> None:
-        self.barge_ins += 1
-        await self._interrupt(reason="caller spoke")
-
     async def _interrupt(self, *, reason: str) -> None:
         now = time.monotonic()
-        loop_now = asyncio.get_running_loop().time()
         await self.channel.clear()
         if self.recorder is not None:
             self.recorder.cut_agent()
@@ -641,39 +511,16 @@ class Call:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        pending: list[_OutboxItem] = []
-        while not self._outbox.empty():
-            pending.append(self._outbox.get_nowait())
-        # Restart the sender so the sentence in flight stops at once.
-        sender = self._tasks[1]
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        playing = self._playing
-        self._playing = None
-        self._tasks[1] = asyncio.create_task(self._send(), name=f"send-{self.call_id}")
-        self._play_clock = loop_now
-        self._unacked_marks.clear()
-
-        turn: TurnTimeline | None = playing.turn if playing is not None else None
-        heard = [s.text for s in self._played]
-        if turn is None and self._played:
-            turn = self._played[-1].turn
-        if playing is not None:
-            heard.append(_heard_prefix(playing, loop_now))
-        for item in pending:
-            if turn is None and isinstance(item, _Segment | _TurnDone):
-                turn = item.turn
-        self._played = []
-        heard_text = " ".join(t for t in heard if t)
+        cut = await self.speaker.interrupt()
+        turn = cut.turn
         if turn is None:
             return
         turn.mark("interrupted_at", now)
         turn.interrupted = True
-        turn.agent_text = heard_text
-        self.history.add_assistant(heard_text, interrupted=True)
-        self.agent.interrupted(heard_text)
-        log.info("call %s: interrupted (%s); caller heard %r", self.call_id, reason, heard_text)
+        turn.agent_text = cut.heard
+        self.history.add_assistant(cut.heard, interrupted=True)
+        self.agent.interrupted(cut.heard)
+        log.info("call %s: interrupted (%s); caller heard %r", self.call_id, reason, cut.heard)
         await self._report(turn)
 
     # ------------------------------------------------------------- telemetry
@@ -695,10 +542,14 @@ class Call:
         await self.end("max_duration")
 
 
-def _heard_prefix(segment: _Segment, now: float) -> str:
-    """The words of a sentence played before ``now``, by the fraction of its audio played."""
-    if segment.duration <= 0 or segment.play_start <= 0:
-        return ""
-    fraction = min(1.0, max(0.0, (now - segment.play_start) / segment.duration))
-    words = segment.text.split()
-    return " ".join(words[: int(len(words) * fraction)])
+async def _say(line: str) -> AsyncGenerator[AgentAction, None]:
+    yield Say(line)
+
+
+async def _say_then(line: str, action: EndCall | Transfer) -> AsyncGenerator[AgentAction, None]:
+    yield Say(line)
+    yield action
+
+
+def _say_then_end(line: str, outcome: str) -> AsyncGenerator[AgentAction, None]:
+    return _say_then(line, EndCall(outcome))

@@ -1,20 +1,25 @@
 """What a call needs from the line it is on (Telnyx stream, browser socket, test double).
 
-The engine speaks in int16 PCM at ``sample_rate``; the channel owns the wire format.
+The channel declares the call's audio format once (:attr:`Channel.audio_format`); the engine
+then moves bytes in exactly that format both ways, so a phone's μ-law reaches the recognizer
+and a μ-law voice reaches the phone untouched.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
+from voxagent.audio.format import AudioFormat
 
 
 class Channel(Protocol):
-    sample_rate: int
+    @property
+    def audio_format(self) -> AudioFormat:
+        """The line's own format, in both directions."""
+        ...
 
-    async def send_audio(self, pcm: np.ndarray) -> None:
-        """Send one frame (normally 20 ms) to the caller."""
+    async def send_audio(self, frame: bytes) -> None:
+        """Send one frame (20 ms, in :attr:`audio_format`) to the caller."""
         ...
 
     async def send_mark(self, name: str) -> None:

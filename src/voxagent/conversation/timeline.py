@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 MARKS = (
     "speech_end",
@@ -22,9 +23,15 @@ MARKS = (
 )
 
 
+TurnKind = Literal["greeting", "reply", "reprompt", "no_input", "apology", "goodbye"]
+"""Why the agent spoke: the greeting, an answer to the caller, a request to repeat (speech
+with no words), a prompt after silence, an apology (no provider left), or a closing line."""
+
+
 @dataclass(slots=True)
 class TurnTimeline:
     index: int
+    kind: TurnKind = "reply"
     user_text: str = ""
     agent_text: str = ""
     started_at: float = field(default_factory=time.monotonic)
@@ -83,6 +90,7 @@ class TurnTimeline:
     def as_record(self) -> dict[str, object]:
         record: dict[str, object] = {
             "turn": self.index,
+            "kind": self.kind,
             "user_text": self.user_text,
             "agent_text": self.agent_text,
             "interrupted": self.interrupted,

@@ -13,19 +13,18 @@ next voice (a caller may hear its start twice, which beats hearing nothing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
-import numpy as np
-
-from voxagent.audio.resample import StreamResampler
+from voxagent.audio.format import AudioConverter, AudioFormat
 from voxagent.providers.errors import ProviderError
 from voxagent.providers.stt.base import InterimCallback, SpeechToText, TranscriptionStream
 from voxagent.providers.tts.base import TextToSpeech
 
-__all__ = ["FallbackRecognizer", "FallbackVoice", "ProviderChain", "SwitchCallback"]
+__all__ = ["ChainStream", "FallbackRecognizer", "FallbackVoice", "ProviderChain", "SwitchCallback"]
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +122,25 @@ class FallbackRecognizer:
     def name(self) -> str:
         return self.chain.name
 
-    def open_stream(self, sample_rate: int, on_interim: InterimCallback) -> _FallbackStream:
-        return _FallbackStream(self.chain, sample_rate, on_interim)
+    def open_stream(self, fmt: AudioFormat, on_interim: InterimCallback) -> ChainStream:
+        return ChainStream(self.chain, fmt, on_interim)
 
     async def close(self) -> None:
         """The providers are shared between calls; whoever built them closes them."""
 
 
-class _FallbackStream:
+class ChainStream:
+    """One utterance through the chain; ``provider_name`` says who recognized it."""
+
     def __init__(
-        self, chain: ProviderChain[SpeechToText], sample_rate: int, on_interim: InterimCallback
+        self, chain: ProviderChain[SpeechToText], fmt: AudioFormat, on_interim: InterimCallback
     ) -> None:
         self._chain = chain
-        self._rate = sample_rate
+        self._format = fmt
         self._on_interim = on_interim
-        self._audio: deque[np.ndarray] = deque()
-        self._samples = 0
+        self._audio: deque[bytes] = deque()
+        self._bytes = 0
+        self._max_bytes = MAX_REPLAY_SECONDS * fmt.bytes_for_ms(1000)
         self._provider: SpeechToText | None = None
         self._stream: TranscriptionStream | None = None
         self.provider_name = "none"
@@ -151,36 +153,39 @@ class _FallbackStream:
             return
         self.provider_name = provider.name
         try:
-            self._stream = provider.open_stream(self._rate, self._on_interim)
+            self._stream = provider.open_stream(self._format, self._on_interim)
         except Exception as exc:  # e.g. the provider refuses at once
             if not _is_provider_failure(exc):
                 raise
             self._open(self._chain.fail(provider, exc))
             return
-        for pcm in self._audio:
-            self._stream.feed(pcm)
+        for audio in self._audio:
+            self._stream.feed(audio)
 
-    def feed(self, pcm: np.ndarray) -> None:
-        self._audio.append(pcm)
-        self._samples += len(pcm)
-        while self._samples > MAX_REPLAY_SECONDS * self._rate and len(self._audio) > 1:
-            self._samples -= len(self._audio.popleft())
+    def feed(self, audio: bytes) -> None:
+        self._audio.append(audio)
+        self._bytes += len(audio)
+        while self._bytes > self._max_bytes and len(self._audio) > 1:
+            self._bytes -= len(self._audio.popleft())
         if self._stream is not None:
-            self._stream.feed(pcm)
+            self._stream.feed(audio)
 
     async def finish(self) -> str:
-        while True:
-            provider, stream = self._provider, self._stream
-            if provider is None or stream is None:
-                raise ProviderError(self._chain.stage, "every recognizer in the chain failed")
-            try:
-                return await stream.finish()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not _is_provider_failure(exc):
+        try:
+            while True:
+                provider, stream = self._provider, self._stream
+                if provider is None or stream is None:
+                    raise ProviderError(self._chain.stage, "every recognizer in the chain failed")
+                try:
+                    return await stream.finish()
+                except asyncio.CancelledError:
                     raise
-                self._open(self._chain.fail(provider, exc))
+                except Exception as exc:
+                    if not _is_provider_failure(exc):
+                        raise
+                    self._open(self._chain.fail(provider, exc))
+        finally:
+            self._audio.clear()
 
     def abort(self) -> None:
         if self._stream is not None:
@@ -189,24 +194,31 @@ class _FallbackStream:
 
 
 class FallbackVoice:
-    """A :class:`TextToSpeech` over a per-call chain of voices, at the first voice's rate."""
+    """A :class:`TextToSpeech` over a per-call chain of voices, speaking the call's format.
 
-    def __init__(self, chain: ProviderChain[TextToSpeech]) -> None:
+    Each voice's own format is converted to the call's exactly once (no conversion at all when
+    they match), so a chain that mixes Piper and a cloud voice never resamples twice.
+    """
+
+    def __init__(self, chain: ProviderChain[TextToSpeech], fmt: AudioFormat) -> None:
         self.chain = chain
-        self.sample_rate = chain.providers[0].sample_rate
+        self.output_format = fmt
 
     @property
     def name(self) -> str:
         return self.chain.name
 
-    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         while (voice := self.chain.current) is not None:
-            resampler = StreamResampler(voice.sample_rate, self.sample_rate)
+            converter = AudioConverter(voice.output_format, self.output_format)
             try:
-                async for chunk in voice.synthesize(text):
-                    yield resampler.process(chunk)
-                tail = resampler.flush()
-                if len(tail):
+                async with contextlib.aclosing(voice.synthesize(text)) as chunks:
+                    async for chunk in chunks:
+                        out = converter.convert(chunk)
+                        if out:
+                            yield out
+                tail = converter.flush()
+                if tail:
                     yield tail
                 return
             except asyncio.CancelledError:

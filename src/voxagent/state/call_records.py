@@ -37,6 +37,7 @@ class CallRecord:
     hangup_cause: str | None = None
     transcript: list[TranscriptEntry] = field(default_factory=list)
     turns: list[TurnMetrics] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
     updated_at: datetime | None = None
 
     @classmethod
@@ -55,6 +56,7 @@ class CallRecord:
             hangup_cause=row.hangup_cause,
             transcript=list(row.transcript or []),
             turns=list(row.turns or []),
+            counters=dict(row.counters or {}),
             updated_at=row.updated_at,
         )
 
@@ -72,6 +74,7 @@ _UPDATABLE = (
     "hangup_cause",
     "transcript",
     "turns",
+    "counters",
     "updated_at",
 )
 
@@ -99,6 +102,7 @@ class CallRecordStore:
             "hangup_cause": record.hangup_cause,
             "transcript": list(record.transcript),
             "turns": list(record.turns),
+            "counters": dict(record.counters),
             "updated_at": record.updated_at,
         }
         if self.db.is_postgres:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Connection,
     DateTime,
     Dialect,
     Index,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -127,6 +129,8 @@ class CallRow(Base):
     hangup_cause: Mapped[str | None] = mapped_column(Text, nullable=True)
     transcript: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     turns: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    counters: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """Barge-ins, requests to repeat, no-input prompts… (added later: nullable)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
@@ -225,6 +229,7 @@ class Database:
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
                     )
                 await conn.run_sync(Base.metadata.create_all)
+                await conn.run_sync(_add_missing_columns)
         except BaseException:
             await self.close()
             raise
@@ -256,6 +261,23 @@ class Database:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Bring tables made by an older version up to date: a nullable column added to a model
+    is added to its table (``create_all`` creates missing tables, never missing columns)."""
+    inspector = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(
+                    f"table {table.name} lacks the required column {column.name}: migrate it"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _use_immediate_transactions(engine: AsyncEngine, *, in_memory: bool) -> None:

@@ -1,7 +1,8 @@
 """An async client for Telnyx Call Control (Voice API v2): dial, answer, speak, hang up, ….
 
-Every command is a ``POST`` with a JSON body (``PROTOCOLS.md`` §1). Telnyx answers at once and
-reports the outcome later by webhook, so a command's result is only "accepted" (``data``).
+Every command is a ``POST`` with a JSON body (``../shared/PROTOCOLS.md`` §1). Telnyx answers
+at once and reports the outcome later by webhook, so a command's result is only "accepted"
+(``data``).
 
 Failures are split the way a caller can act on them:
 

@@ -2,32 +2,40 @@
 
 Webhooks may arrive twice (Telnyx retries) and out of order, so each event id is processed
 once, and events are handled per call in arrival order by one task per call, off the HTTP
-request (Telnyx wants a 2xx within 2 s).
+request (Telnyx wants a 2xx within 2 s). Out-of-order events cannot undo newer ones: every
+session change goes through the session store's transition table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import assert_never
 
-from voxagent.agents.base import CallContext
+from voxagent.audio.format import PCMA_8K, PCMU_8K, AudioFormat
+from voxagent.calls.info import ChannelKind
+from voxagent.calls.lifecycle import CallLifecycle
+from voxagent.calls.records import NOT_ANSWERED
+from voxagent.calls.sessions import Session, SessionStatus
 from voxagent.channels.telnyx import webhooks as wh
 from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiError
-from voxagent.channels.telnyx.webhook_mode import WebhookModeCall
-from voxagent.state.sessions import Session
-
-if TYPE_CHECKING:
-    from voxagent.runtime import Runtime
+from voxagent.channels.telnyx.webhook_mode import (
+    PLAYBACK_FORMAT,
+    OwnVoicePlayback,
+    WebhookModeCall,
+)
+from voxagent.settings import Settings
+from voxagent.storage import Storage
 
 log = logging.getLogger(__name__)
 
 SEEN_EVENTS = 50_000
 """Event ids remembered for de-duplication (Telnyx retries within minutes, not days)."""
+
+STREAM_FORMATS: dict[str, AudioFormat] = {"PCMU": PCMU_8K, "PCMA": PCMA_8K}
 
 
 class EventDeduplicator:
@@ -45,29 +53,37 @@ class EventDeduplicator:
 
 
 class TelnyxCallController:
-    def __init__(self, runtime: Runtime, client: CallControlClient) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        settings: Settings,
+        client: CallControlClient,
+        calls: CallLifecycle,
+        storage: Storage,
+        *,
+        on_session_ended: Callable[[Session], None] = lambda session: None,
+    ) -> None:
+        """``on_session_ended`` hears of every call that ended for good (its hang-up), so a
+        batch can free that call's slot."""
+        self.settings = settings
         self.client = client
-        self.settings = runtime.settings
+        self.calls = calls
+        self.sessions = calls.sessions
+        self.storage = storage
+        self._on_session_ended = on_session_ended
         self.dedup = EventDeduplicator()
         self.duplicates = 0
         self._queues: dict[str, asyncio.Queue[wh.WebhookEvent | None]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self.webhook_calls: dict[str, WebhookModeCall] = {}
+
+    @property
+    def stream_format(self) -> AudioFormat:
+        """The format asked of Telnyx for every media stream (STREAM_CODEC)."""
+        return STREAM_FORMATS[self.settings.stream_codec]
 
     # --------------------------------------------------------------- dialing
     async def dial(self, session: Session) -> str:
         s = self.settings
-        options: dict[str, object] = {}
-        if session.mode == "media_stream":
-            options = {
-                "stream_url": self.stream_url(),
-                "stream_track": "inbound_track",
-                "stream_bidirectional_mode": "rtp",
-                "stream_bidirectional_codec": s.stream_codec,
-                "stream_codec": s.stream_codec,
-                "stream_auth_token": self.runtime.sessions.new_stream_token(session),
-            }
+        options = await self._stream_options(session)
         result = await self.client.dial(
             connection_id=s.telnyx_connection_id,
             to=session.to_number,
@@ -76,9 +92,22 @@ class TelnyxCallController:
             webhook_url=self.webhook_url(),
             **options,  # type: ignore[arg-type]
         )
-        self.runtime.sessions.attach_call(session, result.call_control_id)
-        session.status = "dialing"
+        await self.sessions.attach_call(session.session_id, result.call_control_id)
+        await self.sessions.update(session.session_id, status=SessionStatus.DIALING)
         return result.call_control_id
+
+    async def _stream_options(self, session: Session) -> dict[str, object]:
+        if session.mode is not ChannelKind.MEDIA_STREAM:
+            return {}
+        codec = self.settings.stream_codec
+        return {
+            "stream_url": self.stream_url(),
+            "stream_track": "inbound_track",
+            "stream_bidirectional_mode": "rtp",
+            "stream_bidirectional_codec": codec,
+            "stream_codec": codec,
+            "stream_auth_token": await self.sessions.new_stream_token(session.session_id),
+        }
 
     def stream_url(self) -> str:
         if self.settings.stream_url:
@@ -123,154 +152,146 @@ class TelnyxCallController:
                 await task
         await self.client.close()
 
-    def _session_for(self, event: wh.WebhookEvent) -> Session | None:
-        sessions = self.runtime.sessions
-        session = sessions.by_call(event.call.call_control_id)
+    async def _session_for(self, event: wh.WebhookEvent) -> Session | None:
+        session = await self.sessions.by_call(event.call.call_control_id)
         if session is None:
             state = wh.decode_client_state(event.call.client_state)
-            session = sessions.get(str(state.get("session_id", "")) or None)
+            session = await self.sessions.get(str(state.get("session_id", "")) or None)
             if session is not None and event.call.call_control_id:
-                sessions.attach_call(session, event.call.call_control_id)
+                await self.sessions.attach_call(session.session_id, event.call.call_control_id)
         return session
 
+    def _webhook_call(self, call_id: str) -> WebhookModeCall | None:
+        conversation = self.calls.get(call_id)
+        return conversation if isinstance(conversation, WebhookModeCall) else None
+
     async def handle(self, event: wh.WebhookEvent) -> None:
-        data = event.data
         call_id = event.call.call_control_id
-        session = self._session_for(event)
+        session = await self._session_for(event)
         log.info("webhook %s for call %s", event.event_type, call_id)
-        if isinstance(data, wh.CallInitiated):
-            if data.direction == "incoming" and session is None:
-                await self._answer_inbound(event, data)
-            elif session is not None:
-                session.status = "ringing"
-        elif isinstance(data, wh.CallAnswered):
-            if session is not None:
-                session.status = "answered"
-                session.answered_at = time.time()
-                if session.mode == "webhook":
-                    await self._start_webhook_mode(session)
-        elif isinstance(data, wh.StreamingFailed):
-            log.warning(
-                "call %s: media stream failed (%s): webhook mode", call_id, data.failure_reason
-            )
-            if session is not None and session.mode == "media_stream":
-                session.mode = "webhook"
-                await self._start_webhook_mode(session)
-        elif isinstance(data, wh.Transcription):
-            wm = self.webhook_calls.get(call_id)
-            if wm is not None and data.track in ("inbound", ""):
-                await wm.on_transcript(data.transcript, data.is_final)
-        elif isinstance(data, wh.SpeakStarted | wh.PlaybackStarted):
-            wm = self.webhook_calls.get(call_id)
-            if wm is not None:
-                await wm.on_speak_started()
-        elif isinstance(data, wh.SpeakEnded | wh.PlaybackEnded):
-            wm = self.webhook_calls.get(call_id)
-            if wm is not None:
-                await wm.on_speak_ended(data.status)
-        elif isinstance(data, wh.CallHangup):
-            await self._hung_up(session, call_id, data)
-        elif isinstance(data, wh.DtmfReceived):
-            log.info("call %s: DTMF %s", call_id, data.digit)
-        elif isinstance(data, wh.MachineDetectionEnded):
-            log.info("call %s: answering machine detection: %s", call_id, data.result)
-            if session is not None and data.result == "machine":
-                session.outcome = "voicemail"
-                with contextlib.suppress(TelnyxApiError):
-                    await self.client.hangup(call_id)
-        elif isinstance(data, wh.UnknownEvent):
-            log.info("call %s: unhandled webhook %s acknowledged", call_id, data.event_type)
+        match event.data:
+            case wh.CallInitiated() as data:
+                if data.direction == "incoming" and session is None:
+                    await self._answer_inbound(event, data)
+                elif session is not None:
+                    await self.sessions.update(session.session_id, status=SessionStatus.RINGING)
+            case wh.CallAnswered():
+                if session is not None:
+                    answered = await self.sessions.update(
+                        session.session_id, status=SessionStatus.ANSWERED
+                    )
+                    if answered is not None and answered.mode is ChannelKind.WEBHOOK:
+                        await self._start_webhook_mode(answered)
+            case wh.StreamingFailed() as data:
+                log.warning(
+                    "call %s: media stream failed (%s): webhook mode", call_id, data.failure_reason
+                )
+                if session is not None and session.mode is ChannelKind.MEDIA_STREAM:
+                    moved = await self.sessions.update(session.session_id, mode=ChannelKind.WEBHOOK)
+                    if moved is not None:
+                        await self._start_webhook_mode(moved)
+            case wh.Transcription() as data:
+                call = self._webhook_call(call_id)
+                if call is not None and data.track in ("inbound", ""):
+                    await call.on_transcript(data.transcript, data.is_final)
+            case wh.SpeakStarted() | wh.PlaybackStarted():
+                call = self._webhook_call(call_id)
+                if call is not None:
+                    await call.on_speak_started()
+            case wh.SpeakEnded() | wh.PlaybackEnded() as data:
+                call = self._webhook_call(call_id)
+                if call is not None:
+                    await call.on_speak_ended(data.status)
+            case wh.CallHangup() as data:
+                await self._hung_up(session, call_id, data)
+            case wh.DtmfReceived() as data:
+                log.info("call %s: DTMF %s", call_id, data.digit)
+            case wh.MachineDetectionEnded() as data:
+                log.info("call %s: answering machine detection: %s", call_id, data.result)
+                if session is not None and data.result == "machine":
+                    await self.sessions.update(session.session_id, outcome="voicemail")
+                    with contextlib.suppress(TelnyxApiError):
+                        await self.client.hangup(call_id)
+            case wh.StreamingStarted() | wh.StreamingStopped():
+                log.info("call %s: %s", call_id, event.event_type)
+            case wh.UnknownEvent() as data:
+                log.info("call %s: unhandled webhook %s acknowledged", call_id, data.event_type)
+            case _:
+                assert_never(event.data)
 
     async def _answer_inbound(self, event: wh.WebhookEvent, data: wh.CallInitiated) -> None:
-        runtime = self.runtime
-        if runtime.draining:
+        call_control_id = event.call.call_control_id
+        if self.calls.draining:
             with contextlib.suppress(TelnyxApiError):
-                await self.client.hangup(event.call.call_control_id)
+                await self.client.hangup(call_control_id)
             return
-        mode = "media_stream" if self.settings.use_media_streams else "webhook"
-        session = runtime.sessions.create(
-            "inbound", data.from_number, data.to_number, mode=mode, persona=self.settings.persona
+        s = self.settings
+        session = await self.sessions.create(
+            "inbound",
+            data.from_number,
+            data.to_number,
+            persona=s.persona,
+            language=s.effective_language,
+            mode=ChannelKind.MEDIA_STREAM if s.use_media_streams else ChannelKind.WEBHOOK,
+            status=SessionStatus.RINGING,
         )
-        runtime.sessions.attach_call(session, event.call.call_control_id)
-        session.status = "ringing"
-        options: dict[str, object] = {}
-        if mode == "media_stream":
-            s = self.settings
-            options = {
-                "stream_url": self.stream_url(),
-                "stream_track": "inbound_track",
-                "stream_bidirectional_mode": "rtp",
-                "stream_bidirectional_codec": s.stream_codec,
-                "stream_codec": s.stream_codec,
-                "stream_auth_token": runtime.sessions.new_stream_token(session),
-            }
+        await self.sessions.attach_call(session.session_id, call_control_id)
+        options = await self._stream_options(session)
         await self.client.answer(
-            event.call.call_control_id,
+            call_control_id,
             client_state=wh.encode_client_state({"session_id": session.session_id}),
             **options,  # type: ignore[arg-type]
         )
 
     async def _start_webhook_mode(self, session: Session) -> None:
         call_id = session.call_control_id
-        if call_id is None or call_id in self.webhook_calls:
+        if call_id is None or self.calls.get(call_id) is not None:
             return
         s = self.settings
-        context = CallContext(
-            call_id=call_id,
-            caller=session.from_number,
-            callee=session.to_number,
-            language=s.effective_language,
+        factory = self.calls.factory
+        info = session.call_info(call_id)
+        playback = (
+            OwnVoicePlayback(call_id, factory.voice(info, PLAYBACK_FORMAT), self.storage)
+            if s.webhook_mode_voice == "provider"
+            else None
         )
-        agent = self.runtime.new_agent(context)
-        wm = WebhookModeCall(
-            call_id,
+        call = WebhookModeCall(
+            info,
             self.client,
-            agent,
-            language=s.effective_language,
+            factory.agent(info),
+            factory.lines(info),
             voice=s.telnyx_speak_voice,
             transcription_engine=s.telnyx_transcription_engine,
             max_history_messages=s.max_history_messages,
-            on_turn=self.runtime.on_turn,
-            render_audio=(
-                functools.partial(self.runtime.render_for_playback, call_id)
-                if s.webhook_mode_voice == "provider"
-                else None
-            ),
+            no_input_timeout_s=s.no_input_timeout_s,
+            on_turn=self.calls.on_turn,
+            playback=playback,
         )
-        self.webhook_calls[call_id] = wm
-        self.runtime.register_conversation(wm, session)
-        await wm.start()
+        await self.calls.adopt(call)
+        await call.start()
 
     async def _hung_up(self, session: Session | None, call_id: str, data: wh.CallHangup) -> None:
         """Finish everything about the call; the session is marked ended last, so whoever
         polls for the end sees the complete record."""
-        wm = self.webhook_calls.pop(call_id, None)
         outcome: str | None = session.outcome if session is not None else None
         if session is not None and session.answered_at is None and outcome is None:
-            outcome = {
-                "user_busy": "busy",
-                "timeout": "no_answer",
-                "no_answer": "no_answer",
-                "call_rejected": "rejected",
-            }.get(data.hangup_cause, "not_answered")
+            outcome = NOT_ANSWERED.get(data.hangup_cause, "not_answered")
         hung_up_by = "caller_hangup" if data.hangup_source == "caller" else "callee_hangup"
-        if wm is not None:
-            wm.ended_by(hung_up_by)
-            outcome = outcome or wm.outcome
-            await self.runtime.close_conversation(wm, hangup_cause=data.hangup_cause)
-        live = self.runtime.calls.get(call_id)
-        if live is not None:
-            await live.end(hung_up_by)
-            outcome = outcome or live.outcome
-            await self.runtime.close_call(live, hangup_cause=data.hangup_cause)
-        elif wm is None:
-            recorded = await self.runtime.record_hangup(
+        conversation = self.calls.get(call_id)
+        if conversation is not None:
+            await conversation.end(hung_up_by)
+            outcome = outcome or conversation.outcome
+            await self.calls.close(conversation, hangup_cause=data.hangup_cause)
+        else:
+            recorded = await self.calls.records.close_unconnected(
                 call_id, session, data.hangup_cause, outcome
             )
             outcome = outcome or recorded
         if session is not None:
-            session.hangup_cause = data.hangup_cause
-            session.outcome = outcome or "completed"
-            session.ended_at = time.time()
-            session.status = "ended"
-        self.runtime.session_finished(session)
+            ended = await self.sessions.update(
+                session.session_id,
+                status=SessionStatus.ENDED,
+                hangup_cause=data.hangup_cause,
+                outcome=outcome or "completed",
+            )
+            self._on_session_ended(ended or await self.sessions.get(session.session_id) or session)

@@ -1,7 +1,7 @@
 """The Telnyx media-streaming WebSocket wire format, parsed and built without any I/O.
 
 Telnyx opens a WebSocket to us and exchanges JSON text frames (docs: "Media Streaming over
-Websockets"; shapes in ``PROTOCOLS.md`` §3). This module turns one frame into one small
+Websockets"; shapes in ``../shared/PROTOCOLS.md`` §3). This module turns one frame into one small
 immutable event and builds the frames we send back. It never touches a socket, a clock
 loop or a logger, so the WebSocket handler around it stays thin and every rule here is
 tested with plain data.

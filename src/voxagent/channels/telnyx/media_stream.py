@@ -1,31 +1,31 @@
-"""The asyncio edge of a Telnyx media stream: a WebSocket in, a ``Call`` out.
+"""The asyncio edge of a Telnyx media stream: a WebSocket in, a call out.
 
-All wire parsing lives in ``media_protocol`` (pure); this module only moves bytes, decodes
-G.711 in the codec Telnyx announced in ``start``, and encodes our audio in the same codec.
-A malformed frame is logged and dropped: a single bad message never ends a call.
+All wire parsing lives in ``media_protocol`` (pure); this module only moves bytes. The codec
+Telnyx announces in ``start`` becomes the call's audio format, so the caller's μ-law (or A-law)
+goes to the call as it came, and our audio leaves in the same codec. A malformed frame is
+logged and dropped: a single bad message never ends a call.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import logging
 import uuid
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, assert_never
 
-import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from voxagent.agents.base import CallContext
-from voxagent.audio.g711 import G711Codec, UnsupportedEncoding, codec_for
+from voxagent.audio.format import AudioFormat
+from voxagent.calls.info import CallInfo, ChannelKind
+from voxagent.calls.sessions import Session
 from voxagent.channels.telnyx import media_protocol as proto
 from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiError
+from voxagent.channels.telnyx.controller import STREAM_FORMATS
+from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.channels.telnyx.webhooks import decode_client_state
 from voxagent.conversation.call import Call
-from voxagent.state.sessions import Session
-
-if TYPE_CHECKING:
-    from voxagent.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,17 @@ MALFORMED_LOG_EVERY = 50
 class TelnyxMediaChannel:
     """Speaks our side of the stream: media in the call's codec, marks, clear."""
 
-    sample_rate = 8000
-
     def __init__(
         self,
         ws: WebSocket,
-        codec: G711Codec,
+        audio_format: AudioFormat,
         stream_id: str,
         *,
         call_control: CallControlClient | None = None,
         call_control_id: str | None = None,
     ) -> None:
         self._ws = ws
-        self._codec = codec
+        self.audio_format = audio_format
         self._stream_id = stream_id
         self._call_control = call_control
         self._call_control_id = call_control_id
@@ -67,9 +65,9 @@ class TelnyxMediaChannel:
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
 
-    async def send_audio(self, pcm: np.ndarray) -> None:
+    async def send_audio(self, frame: bytes) -> None:
         self.frames_sent += 1
-        await self._send(proto.media_message(self._codec.encode(pcm), self._stream_id))
+        await self._send(proto.media_message(frame, self._stream_id))
 
     async def send_mark(self, name: str) -> None:
         await self._send(proto.mark_message(name, self._stream_id))
@@ -107,18 +105,18 @@ class TelnyxMediaChannel:
 class MediaStreamSession:
     """One WebSocket from Telnyx, from ``connected`` to ``stop``."""
 
-    def __init__(self, ws: WebSocket, runtime: Runtime) -> None:
+    def __init__(self, ws: WebSocket, telnyx: TelnyxService) -> None:
         self.ws = ws
-        self.runtime = runtime
+        self.telnyx = telnyx
+        self.calls = telnyx.calls
         self.call: Call | None = None
-        self.codec: G711Codec | None = None
         self.channel: TelnyxMediaChannel | None = None
         self.malformed = 0
         self.auth_token = ws.headers.get(AUTH_HEADER)
 
     async def run(self) -> None:
         await self.ws.accept()
-        if self.runtime.draining:
+        if self.calls.draining:
             # Accept first: a close code (1013, try again later) is only seen on an open socket;
             # refusing the handshake would be a bare HTTP 403.
             await self.ws.close(CLOSE_TRY_AGAIN_LATER, "shutting down")
@@ -151,97 +149,109 @@ class MediaStreamSession:
 
     def _malformed(self, exc: proto.MalformedMessage) -> None:
         self.malformed += 1
-        self.runtime.metrics.malformed_messages += 1
+        self.telnyx.stats.malformed_messages += 1
         if self.malformed == 1 or self.malformed % MALFORMED_LOG_EVERY == 0:
             log.warning(
                 "media stream: dropped malformed message (%d so far): %s", self.malformed, exc
             )
 
     async def _handle(self, event: proto.TelnyxEvent) -> bool:
-        if isinstance(event, proto.Media):
-            if self.call is None or self.codec is None:
-                self._malformed(proto.MalformedMessage("media before start"))
-            elif event.track == "inbound":
-                self.call.push_audio(self.codec.decode(event.payload))
-            return True
-        if isinstance(event, proto.Start):
-            return await self._start(event)
-        if isinstance(event, proto.Connected):
-            self.auth_token = self.auth_token or event.auth_token
-        elif isinstance(event, proto.Mark):
-            if self.call is not None:
-                self.call.mark_played(event.name)
-        elif isinstance(event, proto.Stop):
-            if self.call is not None:
-                await self.call.end("caller_hangup")
-            return False
-        elif isinstance(event, proto.Dtmf):
-            log.info("call %s: DTMF %s", self.call.call_id if self.call else "?", event.digit)
-        elif isinstance(event, proto.StreamError):
-            log.warning("media stream error %s %s: %s", event.code, event.title, event.detail)
+        match event:
+            case proto.Media():
+                if self.call is None:
+                    self._malformed(proto.MalformedMessage("media before start"))
+                elif event.track == "inbound":
+                    self.call.push_audio(event.payload)
+            case proto.Start():
+                return await self._start(event)
+            case proto.Connected():
+                self.auth_token = self.auth_token or event.auth_token
+            case proto.Mark():
+                if self.call is not None:
+                    self.call.mark_played(event.name)
+            case proto.Stop():
+                if self.call is not None:
+                    await self.call.end("caller_hangup")
+                return False
+            case proto.Dtmf():
+                log.info("call %s: DTMF %s", self.call.call_id if self.call else "?", event.digit)
+            case proto.StreamError():
+                log.warning("media stream error %s %s: %s", event.code, event.title, event.detail)
+            case _:
+                assert_never(event)
         return True
 
     async def _start(self, start: proto.Start) -> bool:
         if self.call is not None:
             self._malformed(proto.MalformedMessage("second start on one stream"))
             return True
-        try:
-            self.codec = codec_for(start.encoding)
-        except UnsupportedEncoding as exc:
-            log.error("media stream %s refused: %s", start.stream_id, exc)
+        audio_format = STREAM_FORMATS.get(start.encoding.strip().upper())
+        if audio_format is None:
+            log.error(
+                "media stream %s refused: encoding %r (expected PCMU or PCMA)",
+                start.stream_id,
+                start.encoding,
+            )
             await self.ws.close(CLOSE_UNSUPPORTED_DATA, "unsupported media_format")
             return False
-        if start.sample_rate != 8000:
+        if start.sample_rate != audio_format.sample_rate:
             log.error("media stream %s refused: %d Hz", start.stream_id, start.sample_rate)
             await self.ws.close(CLOSE_UNSUPPORTED_DATA, "unsupported sample_rate")
             return False
-        session = self._authorized_session(start)
+        session = await self._authorized_session(start)
         if session is False:
             log.warning("media stream %s refused: missing or wrong auth token", start.stream_id)
             await self.ws.close(CLOSE_POLICY_VIOLATION, "invalid stream auth token")
             return False
         stream_id = start.stream_id or uuid.uuid4().hex
         call_id = start.call_control_id or stream_id
-        telnyx = self.runtime.telnyx
+        controller = self.telnyx.controller
         self.channel = TelnyxMediaChannel(
             self.ws,
-            self.codec,
+            audio_format,
             stream_id,
-            call_control=telnyx.client if telnyx is not None else None,
+            call_control=controller.client if controller is not None else None,
             call_control_id=start.call_control_id or None,
         )
-        context = CallContext(
-            call_id=call_id,
-            caller=start.from_number,
-            callee=start.to_number,
-            language=self.runtime.settings.effective_language,
-        )
-        self.call = await self.runtime.open_call(
-            context, self.channel, mode="media_stream", session=session or None
-        )
+        if session:
+            info = session.call_info(call_id)
+            if info.channel is not ChannelKind.MEDIA_STREAM:
+                info = dataclasses.replace(info, channel=ChannelKind.MEDIA_STREAM)
+        else:
+            settings = self.telnyx.settings
+            info = CallInfo(
+                call_id=call_id,
+                channel=ChannelKind.MEDIA_STREAM,
+                direction="inbound",
+                caller=start.from_number,
+                callee=start.to_number,
+                persona=settings.persona,
+                language=settings.effective_language,
+            )
+        self.call = await self.calls.open(info, self.channel)
         log.info(
             "call %s: media stream %s started (%s, from %s to %s)",
             call_id,
             stream_id,
-            self.codec.name,
+            audio_format,
             start.from_number,
             start.to_number,
         )
         return True
 
-    def _authorized_session(self, start: proto.Start) -> Session | Literal[False] | None:
+    async def _authorized_session(self, start: proto.Start) -> Session | Literal[False] | None:
         """The session this stream belongs to; False when it must be refused.
 
         With Telnyx configured, every stream must present the per-call token we gave Telnyx
         (``stream_auth_token``), compared in constant time. Without Telnyx (local development,
         the simulator) the endpoint is open; start-up logged that.
         """
-        sessions = self.runtime.sessions
-        session = sessions.by_call(start.call_control_id)
+        sessions = self.calls.sessions
+        session = await sessions.by_call(start.call_control_id)
         if session is None and start.client_state:
             state = decode_client_state(start.client_state)
-            session = sessions.get(str(state.get("session_id", "")) or None)
-        if self.runtime.telnyx is None:
+            session = await sessions.get(str(state.get("session_id", "")) or None)
+        if self.telnyx.controller is None:
             return session
         if session is None or not session.stream_token or not self.auth_token:
             return False
@@ -254,7 +264,7 @@ class MediaStreamSession:
         if call is not None:
             if not call.ended:
                 await call.end("caller_hangup")
-            await self.runtime.close_call(call)
+            await self.calls.close(call)
         if self.channel is not None:
             await self.channel.hangup("done")
         elif self.ws.application_state == WebSocketState.CONNECTED:
@@ -263,5 +273,5 @@ class MediaStreamSession:
 
 
 async def media_stream_endpoint(ws: WebSocket) -> None:
-    runtime: Runtime = ws.app.state.runtime
-    await MediaStreamSession(ws, runtime).run()
+    telnyx: TelnyxService = ws.app.state.telnyx
+    await MediaStreamSession(ws, telnyx).run()

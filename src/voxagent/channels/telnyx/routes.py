@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 
 from voxagent.channels.telnyx import webhooks as wh
 from voxagent.channels.telnyx.media_stream import media_stream_endpoint
+from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.channels.telnyx.signatures import SignatureError, verify_webhook
-from voxagent.runtime import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -29,25 +29,25 @@ router = APIRouter()
     },
 )
 async def telnyx_webhook(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
+    telnyx: TelnyxService = request.app.state.telnyx
     raw = await request.body()
-    settings = runtime.settings
+    settings = telnyx.settings
     if settings.telnyx_verify_signatures:
         try:
             verify_webhook(raw, request.headers, settings.telnyx_public_key, now=time.time())
         except SignatureError as exc:
-            runtime.metrics.webhooks_rejected += 1
+            telnyx.stats.webhooks_rejected += 1
             log.warning("webhook rejected: %s", exc)
             return JSONResponse({"error": f"signature: {exc}"}, status_code=401)
     try:
         event = wh.parse_webhook(raw)
     except wh.MalformedWebhook as exc:
-        runtime.metrics.webhooks_rejected += 1
+        telnyx.stats.webhooks_rejected += 1
         log.warning("webhook rejected: %s", exc)
         return JSONResponse({"error": f"malformed webhook: {exc}"}, status_code=400)
-    if runtime.telnyx is None:
+    if telnyx.controller is None:
         return JSONResponse({"error": "TELNYX_API_KEY is not set"}, status_code=503)
-    fresh = runtime.telnyx.accept(event)
+    fresh = telnyx.controller.accept(event)
     return JSONResponse({"received": True, "duplicate": not fresh})
 
 

@@ -1,8 +1,8 @@
 """Ed25519 signatures on Telnyx webhooks: verify what Telnyx sends, sign what our fake sends.
 
 Anyone who learns our webhook URL can POST to it, so a webhook is trusted only when its
-signature verifies against the account's public key (``PROTOCOLS.md`` §2.3). Telnyx signs the
-bytes ``f"{timestamp}|".encode() + raw_body`` and sends two headers:
+signature verifies against the account's public key (``../shared/PROTOCOLS.md`` §2.3). Telnyx
+signs the bytes ``f"{timestamp}|".encode() + raw_body`` and sends two headers:
 
 * ``telnyx-signature-ed25519``: base64 of the 64-byte Ed25519 signature;
 * ``telnyx-timestamp``: Unix seconds, as an integer.

@@ -1,7 +1,7 @@
 """Telnyx Call Control webhooks, parsed and built without any I/O.
 
 Telnyx reports everything that happens to a call (ringing, answer, speech, hang-up, stream
-state) as a signed JSON POST (``PROTOCOLS.md`` §2). This module turns one body into one
+state) as a signed JSON POST (``../shared/PROTOCOLS.md`` §2). This module turns one body into one
 immutable :class:`WebhookEvent` whose ``data`` is a small typed payload, and builds the same
 envelope for the fake Telnyx, so the HTTP route and the call controller stay thin.
 
@@ -412,7 +412,7 @@ _PARSERS: dict[str, Callable[[JsonObject], EventData]] = {
     "call.machine.detection.ended": _machine_detection_ended,
     # Same question, answered by the premium detector with finer results ("human_business"…).
     "call.machine.premium.detection.ended": _machine_detection_ended,
-    # Stream events carry no "call." prefix (PROTOCOLS.md §2.2).
+    # Stream events carry no "call." prefix (``../shared/PROTOCOLS.md`` §2.2).
     "streaming.started": _streaming_started,
     "streaming.stopped": _streaming_stopped,
     "streaming.failed": _streaming_failed,

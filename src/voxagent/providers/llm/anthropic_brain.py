@@ -1,4 +1,4 @@
-"""Claude through the official ``anthropic`` SDK, streamed (PROTOCOLS.md §6).
+"""Claude through the official ``anthropic`` SDK, streamed (``../shared/PROTOCOLS.md`` §6).
 
 The SDK's own retries are off (``max_retries=0``): on a phone line a retry that waits
 seconds is worse than an apology, so the agent applies one quick retry itself. Everything the

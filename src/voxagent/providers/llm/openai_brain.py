@@ -1,4 +1,6 @@
-"""OpenAI-compatible chat models through the official ``openai`` SDK (PROTOCOLS.md §7).
+"""OpenAI-compatible chat models through the official ``openai`` SDK.
+
+Wire format: ``../shared/PROTOCOLS.md`` §7.
 
 The same client serves OpenAI itself and the local servers that copy its Chat Completions
 API (Ollama at ``http://localhost:11434/v1``, vLLM, llama.cpp), which accept any API key.

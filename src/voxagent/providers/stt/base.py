@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-import numpy as np
+from voxagent.audio.format import AudioFormat
 
 InterimCallback = Callable[[str], None]
 
@@ -13,8 +13,8 @@ InterimCallback = Callable[[str], None]
 class TranscriptionStream(Protocol):
     """One caller utterance being recognized while it is spoken."""
 
-    def feed(self, pcm: np.ndarray) -> None:
-        """Queue int16 audio at the stream's sample rate; never blocks."""
+    def feed(self, audio: bytes) -> None:
+        """Queue audio in the stream's format; never blocks."""
         ...
 
     async def finish(self) -> str:
@@ -27,9 +27,15 @@ class TranscriptionStream(Protocol):
 
 
 class SpeechToText(Protocol):
-    name: str
-    languages: frozenset[str]
+    @property
+    def name(self) -> str: ...
 
-    def open_stream(self, sample_rate: int, on_interim: InterimCallback) -> TranscriptionStream: ...
+    @property
+    def languages(self) -> frozenset[str]: ...
+
+    def open_stream(self, fmt: AudioFormat, on_interim: InterimCallback) -> TranscriptionStream:
+        """A stream fed with audio in ``fmt`` (the call's own format). A recognizer that needs
+        another format converts it once, inside the stream."""
+        ...
 
     async def close(self) -> None: ...

@@ -1,7 +1,8 @@
 """Cloud recognition with Deepgram's live WebSocket API.
 
-One WebSocket per utterance stream. Phone audio goes out as the μ-law bytes Telnyx already
-speaks (8 kHz), so nothing is resampled on the happy path. A socket can drop mid-sentence;
+One WebSocket per utterance stream. Deepgram takes every format a call can be in (μ-law and
+A-law at 8 kHz, 16-bit PCM at any rate), so the caller's bytes go out exactly as the channel
+delivered them: nothing is decoded, resampled or re-encoded. A socket can drop mid-sentence;
 audio not yet covered by a final result stays in a bounded buffer and is resent on the next
 connection, so words spoken while we reconnect are still recognized.
 """
@@ -13,19 +14,21 @@ import contextlib
 import logging
 import time
 
-import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from voxagent.audio.g711 import ulaw_encode
-from voxagent.audio.resample import StreamResampler
+from voxagent.audio.format import AudioFormat, Encoding
 from voxagent.providers.errors import ProviderAuthError, ProviderError, ProviderUnavailable
 from voxagent.providers.stt import deepgram_protocol as dg
 from voxagent.providers.stt.base import InterimCallback
 
 log = logging.getLogger(__name__)
 
-MULAW_RATE = 8000
+DEEPGRAM_ENCODING: dict[Encoding, dg.Encoding] = {
+    Encoding.MULAW: "mulaw",
+    Encoding.ALAW: "alaw",
+    Encoding.PCM16: "linear16",
+}
 
 
 class DeepgramRecognizer:
@@ -39,7 +42,6 @@ class DeepgramRecognizer:
         base_url: str = "wss://api.deepgram.com",
         model: str = "nova-2",
         language: str = "en",
-        encoding: dg.Encoding = "mulaw",
         keepalive_s: float = 3.0,
         max_reconnects: int = 5,
         backoff_s: float = 0.25,
@@ -47,14 +49,11 @@ class DeepgramRecognizer:
         max_buffer_s: float = 30.0,
         endpointing_ms: int = 300,
     ) -> None:
-        if encoding not in dg.BYTES_PER_SAMPLE:
-            raise ValueError(f"unsupported encoding {encoding!r}")
         self.api_key = api_key
         self.base_url = base_url
         self.model = model
         self.language = language
         self.languages = frozenset({language.split("-")[0]})
-        self.encoding: dg.Encoding = encoding
         self.keepalive_s = keepalive_s
         self.max_reconnects = max_reconnects
         self.backoff_s = backoff_s
@@ -63,8 +62,8 @@ class DeepgramRecognizer:
         self.endpointing_ms = endpointing_ms
         self._streams: set[DeepgramStream] = set()
 
-    def open_stream(self, sample_rate: int, on_interim: InterimCallback) -> DeepgramStream:
-        stream = DeepgramStream(self, sample_rate, on_interim)
+    def open_stream(self, fmt: AudioFormat, on_interim: InterimCallback) -> DeepgramStream:
+        stream = DeepgramStream(self, fmt, on_interim)
         self._streams.add(stream)
         return stream
 
@@ -88,26 +87,21 @@ class DeepgramStream:
     """
 
     def __init__(
-        self, recognizer: DeepgramRecognizer, sample_rate: int, on_interim: InterimCallback
+        self, recognizer: DeepgramRecognizer, fmt: AudioFormat, on_interim: InterimCallback
     ) -> None:
         self._rec = recognizer
         self._on_interim = on_interim
-        mulaw = recognizer.encoding == "mulaw"
-        self._rate = MULAW_RATE if mulaw else sample_rate
-        self._resampler = (
-            StreamResampler(sample_rate, MULAW_RATE)
-            if mulaw and sample_rate != MULAW_RATE
-            else None
-        )
-        self._bytes_per_s = self._rate * dg.BYTES_PER_SAMPLE[recognizer.encoding]
+        self.encoding = DEEPGRAM_ENCODING[fmt.encoding]
+        self._width = fmt.bytes_per_sample
+        self._bytes_per_s = fmt.bytes_for_ms(1000)
         self._chunk_bytes = self._bytes_per_s // 10  # 100 ms frames, even when resending
         self._max_buffer = int(recognizer.max_buffer_s * self._bytes_per_s)
         self._url = dg.listen_url(
             recognizer.base_url,
             model=recognizer.model,
             language=recognizer.language,
-            encoding=recognizer.encoding,
-            sample_rate=self._rate,
+            encoding=self.encoding,
+            sample_rate=fmt.sample_rate,
             endpointing=recognizer.endpointing_ms,
         )
         self._buffer = bytearray()
@@ -128,15 +122,13 @@ class DeepgramStream:
 
     # --- the TranscriptionStream interface -------------------------------------------------
 
-    def feed(self, pcm: np.ndarray) -> None:
-        if self._finishing or self._aborted or pcm.size == 0:
+    def feed(self, audio: bytes) -> None:
+        if self._finishing or self._aborted or not audio:
             return
-        self._append(pcm.astype(np.int16, copy=False))
+        self._append(audio)
 
     async def finish(self) -> str:
         if not self._finishing and not self._aborted:
-            if self._resampler is not None:
-                self._append(self._resampler.flush(), flushing=True)
             self._finishing = True
             self._wake.set()
         await self.wait_closed()
@@ -157,18 +149,12 @@ class DeepgramStream:
 
     # --- buffer ----------------------------------------------------------------------------
 
-    def _append(self, pcm: np.ndarray, *, flushing: bool = False) -> None:
-        if self._resampler is not None and not flushing:
-            pcm = self._resampler.process(pcm)
-        if self._rec.encoding == "mulaw":
-            data = ulaw_encode(pcm)
-        else:
-            data = pcm.astype("<i2", copy=False).tobytes()
-        self._buffer += data
+    def _append(self, audio: bytes) -> None:
+        self._buffer += audio
         overflow = len(self._buffer) - self._max_buffer
         if overflow > 0:
             # Bounded memory beats completeness when the provider is gone for this long.
-            overflow += overflow % dg.BYTES_PER_SAMPLE[self._rec.encoding]
+            overflow += overflow % self._width
             del self._buffer[:overflow]
             self._base += overflow
             self._sent = max(self._sent, self._base)
@@ -181,7 +167,7 @@ class DeepgramStream:
 
     def _cover(self, seconds: float) -> None:
         """Forget audio a final result has transcribed: it never needs resending."""
-        width = dg.BYTES_PER_SAMPLE[self._rec.encoding]
+        width = self._width
         covered = self._origin + round(seconds * self._bytes_per_s / width) * width
         covered = min(covered, self._sent)
         if covered > self._base:

@@ -2,7 +2,7 @@
 
 Kept apart from the socket code so the URL, the control frames and the parsing of every server
 message can be tested exhaustively without a network, and so the fake server in the tests can
-speak the same shapes. See PROTOCOLS.md §5.
+speak the same shapes. See ``../shared/PROTOCOLS.md`` §5.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-Encoding = Literal["mulaw", "linear16"]
+Encoding = Literal["mulaw", "alaw", "linear16"]
+"""Deepgram's names for the raw encodings a call can be in (every one of ours)."""
 
 KEEPALIVE = json.dumps({"type": "KeepAlive"})
 """Resets Deepgram's ~10 s idle timer (NET-0001) while the caller is silent."""
@@ -22,7 +23,7 @@ FINALIZE = json.dumps({"type": "Finalize"})
 CLOSE_STREAM = json.dumps({"type": "CloseStream"})
 """Asks for the last results and ``Metadata``, then a 1000 close; never send empty audio."""
 
-BYTES_PER_SAMPLE: dict[str, int] = {"mulaw": 1, "linear16": 2}
+BYTES_PER_SAMPLE: dict[str, int] = {"mulaw": 1, "alaw": 1, "linear16": 2}
 
 
 class MalformedMessage(ValueError):

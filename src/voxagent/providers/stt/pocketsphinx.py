@@ -20,14 +20,13 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-import numpy as np
-
-from voxagent.audio.resample import StreamResampler
+from voxagent.audio.format import AudioConverter, AudioFormat, Encoding
 from voxagent.providers.stt.base import InterimCallback
 
 log = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
+MODEL_FORMAT = AudioFormat(Encoding.PCM16, MODEL_RATE)
 BATCH_SECONDS = 0.16
 """Decode in batches this long: fewer process hops, interim results still ~6 per second."""
 
@@ -100,8 +99,8 @@ class PocketSphinxRecognizer:
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(w, _ping) for w in self._workers))
 
-    def open_stream(self, sample_rate: int, on_interim: InterimCallback) -> PocketSphinxStream:
-        return PocketSphinxStream(self, sample_rate, on_interim)
+    def open_stream(self, fmt: AudioFormat, on_interim: InterimCallback) -> PocketSphinxStream:
+        return PocketSphinxStream(self, fmt, on_interim)
 
     async def close(self) -> None:
         for worker in self._workers:
@@ -109,30 +108,29 @@ class PocketSphinxRecognizer:
 
 
 class PocketSphinxStream:
-    """Audio goes into a list; a task decodes it in batches on a borrowed worker."""
+    """Audio goes into a list (as the model's 16 kHz PCM, converted once on the way in); a
+    task decodes it in batches on a borrowed worker."""
 
     def __init__(
-        self, recognizer: PocketSphinxRecognizer, sample_rate: int, on_interim: InterimCallback
+        self, recognizer: PocketSphinxRecognizer, fmt: AudioFormat, on_interim: InterimCallback
     ) -> None:
         self._recognizer = recognizer
-        self._resampler = (
-            StreamResampler(sample_rate, MODEL_RATE) if sample_rate != MODEL_RATE else None
-        )
+        self._converter = AudioConverter(fmt, MODEL_FORMAT)
         self._on_interim = on_interim
-        self._chunks: list[np.ndarray] = []
+        self._chunks: list[bytes] = []
         self._more = asyncio.Event()
         self._finished = False
         self._task = asyncio.create_task(self._decode(), name="pocketsphinx-stream")
 
-    def feed(self, pcm: np.ndarray) -> None:
+    def feed(self, audio: bytes) -> None:
         if self._finished:
             return
-        self._chunks.append(self._resampler.process(pcm) if self._resampler else pcm)
+        self._chunks.append(self._converter.convert(audio))
         self._more.set()
 
     async def finish(self) -> str:
-        if self._resampler is not None and not self._finished:
-            self._chunks.append(self._resampler.flush())
+        if not self._finished:
+            self._chunks.append(self._converter.flush())
         self._finished = True
         self._more.set()
         return await self._task
@@ -143,7 +141,7 @@ class PocketSphinxStream:
 
     def _take(self) -> bytes:
         chunks, self._chunks = self._chunks, []
-        return b"".join(c.astype(np.int16, copy=False).tobytes() for c in chunks)
+        return b"".join(chunks)
 
     async def _decode(self) -> str:
         worker = self._recognizer._take_for_streaming()
@@ -176,7 +174,7 @@ class PocketSphinxStream:
         try:
             while True:
                 pending = sum(len(c) for c in self._chunks)
-                if not self._finished and pending < BATCH_SECONDS * MODEL_RATE:
+                if not self._finished and pending < MODEL_FORMAT.bytes_for_ms(BATCH_SECONDS * 1000):
                     self._more.clear()
                     await self._more.wait()
                     continue

@@ -1,4 +1,4 @@
-"""Sans-I/O pieces of the Cartesia TTS WebSocket protocol (PROTOCOLS.md §9).
+"""Sans-I/O pieces of the Cartesia TTS WebSocket protocol (``../shared/PROTOCOLS.md`` §9).
 
 Message shapes follow the official SDK: a generation request per piece of text,
 ``continue`` to keep a context open, an empty transcript with ``continue: false`` to end
@@ -11,8 +11,10 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
+from voxagent.audio.format import AudioFormat as CallFormat
+from voxagent.audio.format import Encoding
 from voxagent.providers.errors import ProviderError
 from voxagent.providers.tts.cloud_protocol import RawEncoding, classify_error, websocket_base
 
@@ -27,6 +29,7 @@ __all__ = [
     "cancel_message",
     "error_for",
     "generation_request",
+    "output_for",
     "output_format",
     "parse_message",
     "websocket_url",
@@ -63,6 +66,21 @@ def output_format(encoding: str, sample_rate: int) -> JsonObject:
             f"unsupported Cartesia sample rate {sample_rate}: use one of {SAMPLE_RATES}"
         )
     return {"container": "raw", "encoding": encoding, "sample_rate": sample_rate}
+
+
+def output_for(call: CallFormat) -> tuple[str, int]:
+    """Cartesia's ``(encoding, sample_rate)`` closest to a call's format: the same one when
+    Cartesia has it (it has every one a call uses), else PCM at the next higher rate."""
+    match call.encoding:
+        case Encoding.MULAW:
+            return "pcm_mulaw", 8000
+        case Encoding.ALAW:
+            return "pcm_alaw", 8000
+        case Encoding.PCM16:
+            higher = [r for r in SAMPLE_RATES if r >= call.sample_rate]
+            return "pcm_s16le", higher[0] if higher else SAMPLE_RATES[-1]
+        case _:
+            assert_never(call.encoding)
 
 
 def generation_request(

@@ -1,6 +1,6 @@
 """What the WebSocket voices (ElevenLabs, Cartesia) share: connecting with typed refusals,
-deadlines that turn a silent provider into an error, text sources, and the int16 interface
-the engine uses on top of each voice's raw bytes."""
+deadlines that turn a silent provider into an error, text sources, and the byte interface
+the engine uses on top of each voice's stream."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from collections.abc import (
 )
 from typing import TypeVar
 
-import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from voxagent.audio.format import AudioFormat, Encoding
 from voxagent.conversation.sentences import split_sentences
 from voxagent.providers.errors import ProviderConnectionError
-from voxagent.providers.tts.cloud_protocol import RawEncoding, SampleDecoder, classify_error
+from voxagent.providers.tts.cloud_protocol import RawEncoding, classify_error
 
 __all__ = [
     "CLOSE_TIMEOUT_S",
@@ -181,28 +181,26 @@ class ResponseClock:
 
 
 class CloudVoice:
-    """The engine's int16 interface on top of a voice's raw byte stream (``stream_raw``)."""
+    """The engine's interface (:class:`~voxagent.providers.tts.base.TextToSpeech`) on top of
+    a voice's raw byte stream (``stream_raw``): the provider's bytes, untouched."""
 
     raw_encoding: RawEncoding
+    sample_rate: int
+
+    @property
+    def output_format(self) -> AudioFormat:
+        return AudioFormat(_ENCODINGS[self.raw_encoding], self.sample_rate)
 
     def stream_raw(self, pieces: TextSource) -> AsyncGenerator[bytes, None]:
         raise NotImplementedError
 
-    async def synthesize(self, text: str) -> AsyncGenerator[np.ndarray, None]:
-        """Int16 chunks at the voice's ``sample_rate`` (the engine's TTS protocol)."""
-        async with contextlib.aclosing(self.stream(text)) as chunks:
-            async for chunk in chunks:
-                yield chunk
-
-    def synthesize_raw(self, text: str) -> AsyncGenerator[bytes, None]:
-        """The provider's bytes untouched, in :attr:`raw_encoding` (e.g. μ-law to a phone)."""
+    def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
+        """The audio of ``text`` in :attr:`output_format` (e.g. μ-law straight to a phone)."""
         return self.stream_raw(text)
 
-    async def stream(self, pieces: TextSource) -> AsyncGenerator[np.ndarray, None]:
-        """Like :meth:`synthesize`, but the text may arrive piece by piece (e.g. an LLM)."""
-        decoder = SampleDecoder(self.raw_encoding)
-        async with contextlib.aclosing(self.stream_raw(pieces)) as raw_chunks:
-            async for raw in raw_chunks:
-                samples = decoder.decode(raw)
-                if len(samples):
-                    yield samples
+
+_ENCODINGS: dict[RawEncoding, Encoding] = {
+    "ulaw": Encoding.MULAW,
+    "alaw": Encoding.ALAW,
+    "pcm_s16le": Encoding.PCM16,
+}

@@ -1,4 +1,4 @@
-"""Sans-I/O pieces both WebSocket voices share: URLs, audio bytes → samples, and errors.
+"""Sans-I/O pieces both WebSocket voices share: URLs, encodings, and errors.
 
 An HTTP status, an error code or a close reason becomes the typed error the fallback chain
 acts on, the same way for every voice.
@@ -9,10 +9,6 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
-import numpy.typing as npt
-
-from voxagent.audio.g711 import alaw_decode, ulaw_decode
 from voxagent.providers.errors import (
     ProviderAuthError,
     ProviderConnectionError,
@@ -20,7 +16,7 @@ from voxagent.providers.errors import (
     ProviderQuotaError,
 )
 
-__all__ = ["RawEncoding", "SampleDecoder", "classify_error", "close_error", "websocket_base"]
+__all__ = ["RawEncoding", "classify_error", "close_error", "websocket_base"]
 
 RawEncoding = Literal["ulaw", "alaw", "pcm_s16le"]
 
@@ -32,28 +28,6 @@ def websocket_base(base_url: str) -> str:
     if scheme is None or not parts.netloc:
         raise ValueError(f"base URL must be http(s):// or ws(s)://host, got {base_url!r}")
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-class SampleDecoder:
-    """Native bytes → int16 samples, one stream at a time.
-
-    Stateful because a provider may cut a 16-bit PCM stream at an odd byte; the stray
-    byte is kept for the next chunk instead of shifting every later sample.
-    """
-
-    def __init__(self, encoding: RawEncoding) -> None:
-        self.encoding: RawEncoding = encoding
-        self._carry = b""
-
-    def decode(self, data: bytes) -> npt.NDArray[np.int16]:
-        if self.encoding == "ulaw":
-            return ulaw_decode(data)
-        if self.encoding == "alaw":
-            return alaw_decode(data)
-        data = self._carry + data
-        usable = len(data) - len(data) % 2
-        self._carry = data[usable:]
-        return np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
 
 
 _QUOTA_HINTS = (

@@ -126,7 +126,7 @@ class ElevenLabsVoice(CloudVoice):
         server_idle = inactivity_timeout or 20
         if keepalive_s >= server_idle:
             raise ValueError(f"keepalive_s must be below the {server_idle} s inactivity timeout")
-        self.output_format = output_format
+        self.output_format_name = output_format
         self.sample_rate: int = fmt.sample_rate
         self.raw_encoding: RawEncoding = fmt.encoding
         self.voice_id = voice_id

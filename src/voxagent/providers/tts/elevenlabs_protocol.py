@@ -1,4 +1,4 @@
-"""Sans-I/O pieces of the ElevenLabs stream-input protocol (PROTOCOLS.md §8.2).
+"""Sans-I/O pieces of the ElevenLabs stream-input protocol (``../shared/PROTOCOLS.md`` §8.2).
 
 Kept apart from the socket code so URL building, message shapes, parsing and error
 classification can be unit-tested without a server. The encoding helpers and
@@ -13,9 +13,11 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, assert_never
 from urllib.parse import quote, urlencode
 
+from voxagent.audio.format import AudioFormat as CallFormat
+from voxagent.audio.format import Encoding
 from voxagent.providers.tts.cloud_protocol import (
     RawEncoding,
     websocket_base,
@@ -28,9 +30,10 @@ __all__ = [
     "KEEP_ALIVE",
     "PCM_RATES",
     "Alignment",
-    "AudioFormat",
     "ElevenLabsEvent",
+    "OutputFormat",
     "initial_message",
+    "output_format_for",
     "parse_audio_format",
     "parse_message",
     "stream_input_url",
@@ -59,7 +62,7 @@ KEEP_ALIVE: Final[Mapping[str, str]] = {"text": " "}
 
 
 @dataclass(frozen=True)
-class AudioFormat:
+class OutputFormat:
     """One ``output_format`` value, split into what decoding and passthrough need."""
 
     name: str
@@ -67,17 +70,32 @@ class AudioFormat:
     sample_rate: int
 
 
-def parse_audio_format(output_format: str) -> AudioFormat:
+def parse_audio_format(output_format: str) -> OutputFormat:
     """Only headerless formats: mp3/opus would need a decoder in the hot path."""
     kind, _, rate = output_format.partition("_")
     if kind in ("ulaw", "alaw") and rate == "8000":
-        return AudioFormat(output_format, "ulaw" if kind == "ulaw" else "alaw", 8000)
+        return OutputFormat(output_format, "ulaw" if kind == "ulaw" else "alaw", 8000)
     if kind == "pcm" and rate.isdigit() and int(rate) in PCM_RATES:
-        return AudioFormat(output_format, "pcm_s16le", int(rate))
+        return OutputFormat(output_format, "pcm_s16le", int(rate))
     raise ValueError(
         f"unsupported ElevenLabs output_format {output_format!r}: use ulaw_8000, alaw_8000 "
         f"or pcm_<rate> with a rate in {PCM_RATES}"
     )
+
+
+def output_format_for(call: CallFormat) -> str:
+    """The ``output_format`` closest to a call's own: G.711 as is, PCM at the call's rate when
+    ElevenLabs has it, else the next higher rate (converted once, by the caller)."""
+    match call.encoding:
+        case Encoding.MULAW:
+            return "ulaw_8000"
+        case Encoding.ALAW:
+            return "alaw_8000"
+        case Encoding.PCM16:
+            higher = [r for r in PCM_RATES if r >= call.sample_rate]
+            return f"pcm_{higher[0] if higher else PCM_RATES[-1]}"
+        case _:
+            assert_never(call.encoding)
 
 
 # --- requests ------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Synthesis runs in a thread pool (ONNX Runtime releases the GIL). Scripted agents say the
 same lines again and again (greetings, questions), so recent results are kept in a small
-LRU cache: a repeated sentence costs nothing.
+LRU cache: a repeated sentence costs nothing. The voice speaks 16-bit PCM at its model's rate
+(22.05 kHz); a call converts that once to its own format.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from voxagent.audio.format import AudioFormat, Encoding
 
 CACHE_SENTENCES = 256
 
@@ -44,6 +47,7 @@ class PiperVoiceSynthesizer:
         self._voice: Any = PiperVoice.load(model_path, config_path)
         self._config = SynthesisConfig(length_scale=length_scale)
         self.sample_rate: int = int(self._voice.config.sample_rate)
+        self.output_format = AudioFormat(Encoding.PCM16, self.sample_rate)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts")
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -68,13 +72,13 @@ class PiperVoiceSynthesizer:
         """For tools and the simulator outside an event loop."""
         return self._render(text)
 
-    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         if not text.strip():
             return
         loop = asyncio.get_running_loop()
         audio = await loop.run_in_executor(self._executor, self._render, text)
         if len(audio):
-            yield audio
+            yield self.output_format.encode(audio)
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,200 +1,27 @@
-"""The call API, compatible with the seed service: place calls, batches, stats, call details."""
+"""Reading calls, whatever channel carried them: one call's record, and the totals."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import re
-from typing import Annotated, Any
-
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from voxagent.calls.batch import Batch, BatchEntry
-from voxagent.channels.telnyx.call_control import TelnyxApiError
-from voxagent.runtime import Runtime
-from voxagent.state.sessions import Session
+from voxagent.calls.lifecycle import CallLifecycle
+from voxagent.conversation.call import Call
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-MAX_BATCH = 1000
 
-
-class CallRequest(BaseModel):
-    """One call. The seed service's Spanish field names (``nombre``, ``telefono``) also work."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    name: Annotated[str, Field(default="", max_length=200, description="Who is called")]
-    phone: Annotated[str, Field(description="E.164 number, e.g. +15551234567")]
-    persona: str | None = Field(default=None, description="Persona file name (default: PERSONA)")
-    variables: dict[str, str] = Field(default_factory=dict, description="Free values for the agent")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy_names(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            if "name" not in data and "nombre" in data:
-                data["name"] = data.pop("nombre")
-            if "phone" not in data and "telefono" in data:
-                data["phone"] = data.pop("telefono")
-        return data
-
-    @model_validator(mode="after")
-    def _e164(self) -> CallRequest:
-        phone = re.sub(r"[\s\-().]", "", self.phone)
-        if not E164.match(phone):
-            raise ValueError(f"phone {self.phone!r} is not an E.164 number like +15551234567")
-        self.phone = phone
-        return self
-
-
-class CallPlaced(BaseModel):
-    session_id: str
-    call_control_id: str
-    status: str
-    mode: str
-
-
-class BatchRequest(BaseModel):
-    calls: list[dict[str, Any]] = Field(description="Entries shaped like /api/call/initiate's body")
-    concurrency: int = Field(default=5, ge=1, le=200, description="Calls in progress at once")
-    pace: float = Field(default=1.0, gt=0, le=100, description="New calls per second")
-
-
-class BatchAccepted(BaseModel):
-    batch_id: str
-    accepted: int
-    rejected: list[dict[str, Any]]
-    entries: list[dict[str, Any]]
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _require_telnyx(runtime: Runtime) -> None:
-    if runtime.telnyx is None:
-        raise HTTPException(
-            status_code=503,
-            detail="calls cannot be placed: TELNYX_API_KEY is not set (use `voxagent simulate` "
-            "to talk to the agent without a phone number)",
-        )
-    if runtime.draining:
-        raise HTTPException(status_code=503, detail="the server is shutting down")
-
-
-async def place_call(runtime: Runtime, call: CallRequest, batch_id: str | None = None) -> Session:
-    assert runtime.telnyx is not None
-    settings = runtime.settings
-    session = runtime.sessions.create(
-        "outbound",
-        settings.telnyx_phone_number,
-        call.phone,
-        name=call.name,
-        persona=call.persona or settings.persona,
-        variables=call.variables,
-        mode="media_stream" if settings.use_media_streams else "webhook",
-        batch_id=batch_id,
-    )
-    try:
-        await runtime.telnyx.dial(session)
-    except TelnyxApiError as exc:
-        session.status = "failed"
-        session.outcome = "dial_failed"
-        raise HTTPException(status_code=502, detail=f"Telnyx refused the call: {exc}") from None
-    return session
-
-
-@router.post(
-    "/api/call/initiate",
-    response_model=CallPlaced,
-    summary="Place one outbound call",
-    responses={
-        422: {"description": "Invalid body, phone number or persona"},
-        502: {"description": "Telnyx refused the call (its error code is in the detail)"},
-        503: {"description": "Telnyx is not configured, or the server is shutting down"},
-    },
-)
-async def initiate(call: CallRequest, request: Request) -> CallPlaced:
-    runtime = _runtime(request)
-    _require_telnyx(runtime)
-    if call.persona and call.persona != runtime.settings.persona:
-        raise HTTPException(422, f"persona {call.persona!r} is not loaded on this server")
-    session = await place_call(runtime, call)
-    assert session.call_control_id is not None
-    return CallPlaced(
-        session_id=session.session_id,
-        call_control_id=session.call_control_id,
-        status=session.status,
-        mode=session.mode,
-    )
-
-
-@router.post(
-    "/api/call/batch",
-    response_model=BatchAccepted,
-    status_code=202,
-    summary="Place many calls with a concurrency limit and a pace",
-    responses={
-        413: {"description": f"More than {MAX_BATCH} calls"},
-        422: {"description": "Invalid body (invalid entries are reported, not refused)"},
-        503: {"description": "Telnyx is not configured, or the server is shutting down"},
-    },
-)
-async def batch(body: BatchRequest, request: Request) -> BatchAccepted:
-    runtime = _runtime(request)
-    _require_telnyx(runtime)
-    if len(body.calls) > MAX_BATCH:
-        raise HTTPException(413, f"at most {MAX_BATCH} calls per batch")
-    entries: list[BatchEntry] = []
-    requests: dict[int, CallRequest] = {}
-    rejected: list[dict[str, Any]] = []
-    for index, raw in enumerate(body.calls):
-        try:
-            parsed = CallRequest.model_validate(raw)
-        except ValueError as exc:
-            rejected.append({"index": index, "entry": raw, "error": _first_error(exc)})
-            continue
-        entries.append(BatchEntry(len(entries), parsed.name, parsed.phone, parsed.variables))
-        requests[entries[-1].index] = parsed
-    job = Batch(entries, body.concurrency, body.pace)
-    runtime.batches[job.batch_id] = job
-
-    async def dial(entry: BatchEntry) -> Session:
-        try:
-            return await place_call(runtime, requests[entry.index], job.batch_id)
-        except HTTPException as exc:
-            raise RuntimeError(str(exc.detail)) from None
-
-    job.task = asyncio.create_task(job.run(dial), name=f"batch-{job.batch_id}")
-    return BatchAccepted(
-        batch_id=job.batch_id,
-        accepted=len(entries),
-        rejected=rejected,
-        entries=[e.as_dict() for e in entries],
-    )
-
-
-@router.get(
-    "/api/call/batch/{batch_id}",
-    summary="Progress of a batch, entry by entry",
-    responses={404: {"description": "Unknown batch id"}},
-)
-async def batch_status(batch_id: str, request: Request) -> dict[str, object]:
-    job = _runtime(request).batches.get(batch_id)
-    if job is None:
-        raise HTTPException(404, f"unknown batch id {batch_id!r}")
-    return job.summary()
+def _calls(request: Request) -> CallLifecycle:
+    calls: CallLifecycle = request.app.state.calls
+    return calls
 
 
 @router.get("/api/sessions/stats", summary="Totals, active calls, outcomes, average duration")
 async def stats(request: Request) -> dict[str, object]:
-    return _runtime(request).sessions.stats()
+    """Totals over every call recorded (phone, simulated, and later browser calls alike);
+    ``active`` counts calls in progress (dialled, ringing or talking)."""
+    calls = _calls(request)
+    totals = await calls.records.stats()
+    return {"active": len(await calls.sessions.active()), **totals}
 
 
 @router.get(
@@ -203,24 +30,24 @@ async def stats(request: Request) -> dict[str, object]:
     responses={404: {"description": "Unknown call id"}},
 )
 async def get_call(call_id: str, request: Request) -> dict[str, object]:
-    runtime = _runtime(request)
-    session = runtime.sessions.by_call(call_id) or runtime.sessions.get(call_id)
+    calls = _calls(request)
+    session = await calls.sessions.by_call(call_id) or await calls.sessions.get(call_id)
     if session is not None and session.call_control_id:
         call_id = session.call_control_id
-    live = runtime.calls.get(call_id)
+    live = calls.get(call_id)
     body: dict[str, object] = {"call_id": call_id}
     if session is not None:
         body["session"] = session.as_dict()
     if live is not None:
-        summary = live.summary()
         body.update(
-            state=live.state.value,
-            outcome=summary.outcome,
-            transcript=summary.history,
-            turns=summary.turns,
+            state=live.state.value if isinstance(live, Call) else "in_progress",
+            outcome=live.outcome,
+            transcript=live.history.as_dicts(),
+            turns=[t.as_record() for t in live.turns],
+            counters=live.counters.as_dict(),
         )
         return body
-    record = await runtime.records.get(call_id)
+    record = await calls.records.store.get(call_id)
     if record is None and session is None:
         raise HTTPException(status_code=404, detail=f"unknown call id {call_id!r}")
     if record is not None:
@@ -236,17 +63,9 @@ async def get_call(call_id: str, request: Request) -> dict[str, object]:
             turns=record.turns,
             started_at=record.started_at.isoformat() if record.started_at else None,
             ended_at=record.ended_at.isoformat() if record.ended_at else None,
-            recording_url=await runtime.recording_url(call_id),
+            counters=record.counters,
+            recording_url=await calls.records.recording_url(call_id),
         )
     else:
-        body.update(state=session.status if session else "unknown", transcript=[], turns=[])
+        body.update(state=str(session.status) if session else "unknown", transcript=[], turns=[])
     return body
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "entry"
-        return f"{where}: {first.get('msg', 'invalid')}"
-    return str(exc)

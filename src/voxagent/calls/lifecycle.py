@@ -1,0 +1,165 @@
+"""The life of every conversation in this process: open → run → record → close, and drain.
+
+Channels hand over a line (a :class:`~voxagent.conversation.channel.Channel`) and the call's
+facts; the lifecycle builds the call from the factory, keeps it in the one registry that drain
+and shutdown see, writes its record after every turn and once more at the end, and ends its
+session. Conversations a channel runs itself (Telnyx webhook mode) join the same registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from voxagent.calls.conversation import Conversation
+from voxagent.calls.factory import CallFactory
+from voxagent.calls.info import CallInfo
+from voxagent.calls.records import RecordKeeper
+from voxagent.calls.sessions import SessionStatus, SessionStore
+from voxagent.conversation.call import Call, TranscriptCallback
+from voxagent.conversation.channel import Channel
+from voxagent.conversation.timeline import TurnTimeline
+from voxagent.telemetry.stats import ServerStats
+
+__all__ = ["CallLifecycle"]
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_LINE_WAIT_S = 10.0
+"""After the grace period, how long the goodbye line may take before calls are cut."""
+
+
+class CallLifecycle:
+    def __init__(
+        self,
+        factory: CallFactory,
+        sessions: SessionStore,
+        records: RecordKeeper,
+        stats: ServerStats,
+    ) -> None:
+        self.factory = factory
+        self.sessions = sessions
+        self.records = records
+        self.stats = stats
+        self.draining = False
+        self._conversations: dict[str, Conversation] = {}
+        self._started: dict[str, datetime] = {}
+        self._no_calls = asyncio.Event()
+        self._no_calls.set()
+
+    # --------------------------------------------------------------- registry
+    @property
+    def active(self) -> int:
+        return len(self._conversations)
+
+    def get(self, call_id: str) -> Conversation | None:
+        return self._conversations.get(call_id)
+
+    def live(self, call_id: str) -> Call | None:
+        """The media-stream call with this id, when one runs here."""
+        conversation = self._conversations.get(call_id)
+        return conversation if isinstance(conversation, Call) else None
+
+    # ------------------------------------------------------------------ open
+    async def open(
+        self,
+        info: CallInfo,
+        channel: Channel,
+        *,
+        on_transcript: TranscriptCallback | None = None,
+    ) -> Call:
+        """Start a conversation on ``channel``: greet, listen, and record it from now on."""
+        info = await self._with_session(info)
+        parts = self.factory.parts(info, channel.audio_format)
+        call = Call(info, channel, parts, on_turn=self.on_turn, on_transcript=on_transcript)
+        self._register(call)
+        call.start()
+        await self.records.save(call, self._started[call.call_id])
+        return call
+
+    async def adopt(self, conversation: Conversation) -> None:
+        """A conversation its channel runs itself (webhook mode) joins the registry."""
+        self._register(conversation)
+        await self.records.save(conversation, self._started[conversation.call_id])
+
+    async def on_turn(self, conversation: Conversation, turn: TurnTimeline) -> None:
+        """A turn finished: the record is rewritten, so a crash loses at most this turn."""
+        self.stats.turns += 1
+        started = self._started.get(conversation.call_id)
+        if started is not None:
+            await self.records.save(conversation, started)
+
+    def _register(self, conversation: Conversation) -> None:
+        self._conversations[conversation.call_id] = conversation
+        self._started[conversation.call_id] = datetime.now(UTC)
+        self._no_calls.clear()
+        self.stats.calls_started += 1
+
+    async def _with_session(self, info: CallInfo) -> CallInfo:
+        """Every conversation has a session: the channel's, or one made now (a simulated
+        stream with no Telnyx behind it)."""
+        if info.session_id is not None:
+            await self.sessions.update(info.session_id, status=SessionStatus.ANSWERED)
+            return info
+        session = await self.sessions.create(
+            info.direction,
+            info.caller,
+            info.callee,
+            name=info.name,
+            persona=info.persona,
+            language=info.language,
+            variables=info.variables,
+            mode=info.channel,
+            status=SessionStatus.ANSWERED,
+        )
+        return dataclasses.replace(info, session_id=session.session_id)
+
+    # ----------------------------------------------------------------- close
+    async def close(self, conversation: Conversation, *, hangup_cause: str | None = None) -> None:
+        """The conversation is over: its final record, its recording, its session's end.
+        Safe to call twice; the second call does nothing."""
+        call_id = conversation.call_id
+        if self._conversations.pop(call_id, None) is None:
+            return
+        if not self._conversations:
+            self._no_calls.set()
+        if not conversation.ended:
+            await conversation.end("completed")
+        started = self._started.pop(call_id)
+        self.stats.calls_ended += 1
+        self.stats.barge_ins += conversation.counters.barge_ins
+        self.stats.dropped_frames += conversation.counters.dropped_frames
+        await self.records.save(conversation, started, ended=True, hangup_cause=hangup_cause)
+        if isinstance(conversation, Call) and conversation.recorder is not None:
+            await self.records.store_recording(call_id, conversation.recorder)
+        if conversation.info.session_id is not None:
+            await self.sessions.update(
+                conversation.info.session_id,
+                status=SessionStatus.ENDED,
+                outcome=conversation.outcome,
+            )
+
+    # ----------------------------------------------------------------- drain
+    async def drain(self, grace_seconds: float, goodbye: Callable[[CallInfo], str]) -> None:
+        """Refuse new calls, let active ones finish, then end the rest with ``goodbye``."""
+        self.draining = True
+        if self._conversations:
+            log.info(
+                "draining: %d active call(s), up to %.0f s", len(self._conversations), grace_seconds
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_calls.wait(), grace_seconds)
+        for conversation in list(self._conversations.values()):
+            conversation.say_and_end(goodbye(conversation.info), "server_shutdown")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_calls.wait(), SHUTDOWN_LINE_WAIT_S)
+
+    async def stop(self) -> None:
+        """End whatever is left at once (the process is exiting)."""
+        for conversation in list(self._conversations.values()):
+            await conversation.end("server_shutdown")
+            await self.close(conversation)

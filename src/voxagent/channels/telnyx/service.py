@@ -1,0 +1,26 @@
+"""Everything the Telnyx routes need, in one object: the call layer, and Telnyx when configured.
+
+Without Telnyx credentials the media stream still works (the simulator phones in over it), so
+this exists either way; ``controller`` is None then, and nothing can be dialled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voxagent.calls.batch import Batch
+from voxagent.calls.lifecycle import CallLifecycle
+from voxagent.channels.telnyx.controller import TelnyxCallController
+from voxagent.settings import Settings
+from voxagent.telemetry.stats import ServerStats
+
+__all__ = ["TelnyxService"]
+
+
+@dataclass
+class TelnyxService:
+    settings: Settings
+    calls: CallLifecycle
+    stats: ServerStats
+    controller: TelnyxCallController | None = None
+    batches: dict[str, Batch] = field(default_factory=dict)

@@ -1,0 +1,159 @@
+"""The composition root: settings in, the running parts of a server out.
+
+Built once per process (by the app's lifespan, or a test) and torn down in reverse: the
+database and media store, the providers (in the call factory), the call lifecycle, and Telnyx
+when it is configured. Nothing else in the code builds these parts, so nothing else has to
+know how they fit together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from voxagent.calls.factory import CallFactory
+from voxagent.calls.info import CallInfo
+from voxagent.calls.lifecycle import CallLifecycle
+from voxagent.calls.records import RecordKeeper
+from voxagent.calls.sessions import MemorySessionStore, Session
+from voxagent.channels.telnyx.controller import STREAM_FORMATS
+from voxagent.channels.telnyx.service import TelnyxService
+from voxagent.settings import Settings, SettingsError
+from voxagent.state.database import Database
+from voxagent.storage import Storage, StorageError, build_storage
+from voxagent.telemetry.stats import ServerStats
+
+__all__ = ["Services", "running"]
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = time.monotonic()
+        self.stats = ServerStats()
+        self.db = Database(settings.database_url)
+        try:  # no I/O here: the S3 client opens on first use, and start() checks it
+            self.storage: Storage = build_storage(
+                bucket=settings.aws_bucket_name or None,
+                region=settings.aws_region,
+                access_key_id=settings.aws_access_key_id,
+                secret_access_key=settings.aws_secret_access_key,
+                endpoint_url=settings.aws_endpoint_url,
+                folder=settings.s3_bucket_folder,
+                local_dir=settings.media_dir,
+                public_base_url=settings.webhook_base_url,
+                url_expiry_seconds=settings.s3_url_expiry_seconds,
+            )
+        except StorageError as exc:
+            raise SettingsError(str(exc)) from None
+        self.factory = CallFactory(settings, self.db, self._provider_switched)
+        self.records = RecordKeeper(self.db, self.storage)
+        self.calls = CallLifecycle(self.factory, MemorySessionStore(), self.records, self.stats)
+        self.telnyx = TelnyxService(settings, self.calls, self.stats)
+
+    # ------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        s = self.settings
+        t0 = time.perf_counter()
+        await self.db.connect()
+        try:
+            await self.storage.check()
+        except StorageError as exc:
+            raise SettingsError(str(exc)) from None
+        await self.factory.start(STREAM_FORMATS[s.stream_codec])
+        if s.telnyx_api_key:
+            from voxagent.channels.telnyx.call_control import CallControlClient
+            from voxagent.channels.telnyx.controller import TelnyxCallController
+
+            self.telnyx.controller = TelnyxCallController(
+                s,
+                CallControlClient(s.telnyx_api_key, s.telnyx_base_url),
+                self.calls,
+                self.storage,
+                on_session_ended=self._session_ended,
+            )
+        else:
+            log.warning(
+                "TELNYX_API_KEY is not set: no calls can be placed, and /stream/media accepts "
+                "any connection (fine for local development and the simulator)"
+            )
+        if not s.telnyx_verify_signatures:
+            log.warning(
+                "TELNYX_VERIFY_SIGNATURES=false: webhooks are NOT authenticated; anyone can "
+                "drive calls. Use this only for local development."
+            )
+        providers = self.factory.describe()
+        log.info(
+            "ready in %.1f s: stt=%s llm=%s tts=%s vad=%s persona=%s language=%s db=%s",
+            time.perf_counter() - t0,
+            providers["stt"],
+            providers["llm"],
+            providers["tts"],
+            providers["vad"],
+            s.persona,
+            s.effective_language,
+            self.db.safe_url,
+        )
+
+    async def stop(self) -> None:
+        if self.telnyx.controller is not None:
+            await self.telnyx.controller.close()
+        await self.calls.stop()
+        await self.factory.close()
+        await self.storage.close()
+        await self.db.close()
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Refuse new calls, let active ones finish, then end the rest politely."""
+        await self.calls.drain(grace_seconds, self._shutdown_line)
+
+    def _shutdown_line(self, info: CallInfo) -> str:
+        return self.factory.persona(info.persona).line("shutdown", info.language)
+
+    def _provider_switched(self, stage: str, failed: str, to: str, reason: str) -> None:
+        """A call's provider failed and the next in its chain took over: count it."""
+        self.stats.provider_switches[f"{stage}:{failed}->{to}"] += 1
+
+    def _session_ended(self, session: Session) -> None:
+        """A call ended for good (its hang-up webhook): free its batch slot, if any."""
+        batch = self.telnyx.batches.get(session.batch_id or "")
+        if batch is not None:
+            batch.session_ended(session)
+
+    # ----------------------------------------------------------------- health
+    def health(self) -> dict[str, object]:
+        s = self.settings
+        controller = self.telnyx.controller
+        return {
+            "status": "draining" if self.calls.draining else "ok",
+            "uptime_seconds": round(time.monotonic() - self.started_at, 1),
+            "active_calls": self.calls.active,
+            "telnyx": "configured" if controller else "not configured",
+            "providers": {
+                "stt": s.stt_provider,
+                "llm": s.llm_provider,
+                "tts": s.tts_provider,
+                "vad": s.vad_engine,
+            },
+            "persona": s.persona,
+            "webhooks": {
+                "rejected": self.stats.webhooks_rejected,
+                "duplicates": controller.duplicates if controller else 0,
+            },
+            "language": s.effective_language,
+            "stats": self.stats.as_dict(),
+        }
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Services]:
+    services = Services(settings)
+    await services.start()
+    try:
+        yield services
+    finally:
+        await services.stop()
