@@ -301,7 +301,7 @@ def test_wav_has_caller_left_and_agent_right(tmp_path: object) -> None:
 
 async def test_recognizer_child_process_round_trip() -> None:
     """The PocketSphinx child answers one line per request and exits when closed."""
-    from voxagent.simulator.caller import _borrow_recognizer
+    from voxagent.simulator.caller.recognizer import _borrow_recognizer
 
     codec = codec_for("PCMA")
     async with _borrow_recognizer() as recognizer:

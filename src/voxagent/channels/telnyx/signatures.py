@@ -171,14 +171,20 @@ def verify_webhook(
 
 def generate_keypair() -> tuple[Ed25519PrivateKey, str]:
     """A fresh key pair: the private key signs, the base64 public key goes in
-    ``TELNYX_PUBLIC_KEY`` of the server under test."""
+    ``TELNYX_PUBLIC_KEY`` of the server under test.
+
+    A public tool: the fake Telnyx (``voxagent.simulator.fake_telnyx``) makes its key pair
+    with it, and users' own tests can do the same."""
     private_key = Ed25519PrivateKey.generate()
     raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return private_key, base64.b64encode(raw).decode("ascii")
 
 
 def sign_webhook(raw_body: bytes, private_key: Ed25519PrivateKey, timestamp: int) -> dict[str, str]:
-    """The two headers Telnyx would send with ``raw_body`` at ``timestamp`` (Unix seconds)."""
+    """The two headers Telnyx would send with ``raw_body`` at ``timestamp`` (Unix seconds).
+
+    A public tool: the fake Telnyx (``voxagent.simulator.fake_telnyx``) signs its webhooks
+    with it, and users' own tests can sign the webhooks they post to a server under test."""
     stamp = str(int(timestamp))
     signature = private_key.sign(f"{stamp}|".encode() + raw_body)
     return {
