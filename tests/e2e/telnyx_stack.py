@@ -20,7 +20,12 @@ API_KEY = "KEY_TEST_0123"
 
 @contextlib.asynccontextmanager
 async def telnyx_stack(
-    tmp: Path, *, media_streams: bool, script: list[str], **env: str
+    tmp: Path,
+    *,
+    media_streams: bool,
+    script: list[str],
+    fake_options: dict[str, Any] | None = None,
+    **env: str,
 ) -> AsyncIterator[tuple[Server, FakeTelnyx]]:
     port = free_port()
     async with FakeTelnyx(
@@ -29,6 +34,7 @@ async def telnyx_stack(
         callee_script=script,
         speak_rate_s_per_char=0.02,
         callee_pause_s=0.6,  # a real callee pauses; 0.2 s overlaps a late next sentence
+        **(fake_options or {}),
     ) as fake:
         server = await asyncio.to_thread(
             start_server,

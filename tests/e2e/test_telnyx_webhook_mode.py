@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -173,3 +176,50 @@ async def test_webhook_mode_with_our_own_voice_plays_stored_audio(tmp_path: Path
             assert status == 200 and kind == "audio/wav", url
             assert body[:4] == b"RIFF" and len(body) > 22050  # > 0.5 s of Piper speech
         assert details["turns"][0]["first_audio_sent_ms"] is not None
+
+
+async def test_sigterm_drains_a_webhook_mode_call_with_a_goodbye_and_saves_its_record(
+    tmp_path: Path,
+) -> None:
+    """A webhook-mode call is in the same registry as stream calls: a drain says the
+    persona's goodbye through Telnyx, hangs up once it was heard, and the record is saved."""
+    async with telnyx_stack(
+        tmp_path,
+        media_streams=False,
+        script=["i would like to book an appointment"],
+        fake_options={"callee_hangup_after_s": 60.0},  # the callee stays on the line
+        SHUTDOWN_GRACE_SECONDS="1",
+        WEBHOOK_MODE_VOICE="provider",
+        MEDIA_DIR=str(tmp_path / "media"),
+    ) as (server, fake):
+        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+            placed = (
+                await client.post(
+                    "/api/call/initiate", json={"name": "Al", "phone": "+15557654330"}
+                )
+            ).json()
+        call_id = placed["call_control_id"]
+        call = fake.calls[call_id]
+        deadline = time.monotonic() + 60
+        while call.agent_turns < 2:  # the greeting, and the answer to the callee's request
+            assert time.monotonic() < deadline, fake.events(call_id)
+            await asyncio.sleep(0.2)
+        server.process.send_signal(signal.SIGTERM)
+        await fake.wait_ended(call_id, within_s=30)
+        await asyncio.to_thread(server.process.wait, 30)
+        assert server.process.returncode in (0, -signal.SIGTERM)
+
+    actions = [r.action for r in fake.requests if call_id in r.path and r.action]
+    assert actions[-1] == "hangup", actions
+    assert actions.count("playback_start") >= 3  # greeting, answer, goodbye
+    with sqlite3.connect(server.db_path) as db:
+        outcome, ended_at, transcript = db.execute(
+            "SELECT outcome, ended_at, transcript FROM calls WHERE call_id = ?", (call_id,)
+        ).fetchone()
+    assert outcome == "server_shutdown" and ended_at is not None
+    said = [m["text"] for m in json.loads(transcript) if m["role"] == "assistant"]
+    assert "end the call now" in said[-1], said
+    log = server.log()
+    # One voice chain for the whole call: a voice is chosen (and could fail over) once per call,
+    # not once per turn.
+    assert log.count(f"call {call_id}: voice chain") == 1, log[-2000:]

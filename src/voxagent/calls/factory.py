@@ -161,6 +161,12 @@ class CallFactory:
     def voice(self, info: CallInfo, fmt: AudioFormat) -> FallbackVoice:
         """This call's walk through the voice chain, speaking ``fmt``."""
         voices = [self._voice(name, fmt) for name in self.settings.tts_chain]
+        log.info(
+            "call %s: voice chain %s for %s audio",
+            info.call_id,
+            ",".join(f"{v.name}({v.output_format})" for v in voices),
+            fmt,
+        )
         return FallbackVoice(
             ProviderChain("tts", voices, call_id=info.call_id, on_switch=self.on_switch), fmt
         )
