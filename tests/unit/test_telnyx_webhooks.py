@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fakes.telnyx_webhooks import build_webhook, call_payload
 from voxagent.channels.telnyx.webhooks import (
     MAX_WEBHOOK_BYTES,
     CallAnswered,
@@ -33,8 +34,6 @@ from voxagent.channels.telnyx.webhooks import (
     StreamingStopped,
     Transcription,
     UnknownEvent,
-    build_webhook,
-    call_payload,
     decode_client_state,
     encode_client_state,
     parse_webhook,
