@@ -67,3 +67,22 @@ def test_a_phone_call_is_kept_as_its_own_bytes_and_decoded_for_the_wav() -> None
     assert (stereo[:1600, 1] == 0).all()  # the agent spoke after the caller's 200 ms
     assert np.abs(stereo[1600:, 1]).max() > 1000
     assert rec.duration_ms == 220
+
+
+def test_a_long_recording_lives_on_disk_not_in_memory() -> None:
+    import tracemalloc
+
+    rec = CallRecorder(PCMU_8K)
+    frame_bytes = b"\x55" * 160
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    for i in range(50 * 60 * 5):  # five minutes of caller audio, the agent talking half of it
+        rec.caller(frame_bytes)
+        if i % 2:
+            rec.agent(frame_bytes)
+    after, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert after - before < 200_000  # 2.4 MB of audio went to the files
+    assert rec.duration_ms == 5 * 60 * 1000 + 20  # the last agent frame is at the end
+    assert rec.stereo().shape == (8000 * 60 * 5 + 160, 2)
+    rec.close()

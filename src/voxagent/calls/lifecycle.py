@@ -135,7 +135,10 @@ class CallLifecycle:
         self.stats.dropped_frames += conversation.counters.dropped_frames
         await self.records.save(conversation, started, ended=True, hangup_cause=hangup_cause)
         if isinstance(conversation, Call) and conversation.recorder is not None:
-            await self.records.store_recording(call_id, conversation.recorder)
+            try:
+                await self.records.store_recording(call_id, conversation.recorder)
+            finally:
+                conversation.recorder.close()
         if conversation.info.session_id is not None:
             await self.sessions.update(
                 conversation.info.session_id,
