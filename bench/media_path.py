@@ -110,7 +110,9 @@ def main() -> None:
     header = ("calls", "server CPU % core", "% core / call", "MB / call", "frames/s in")
     print("{:>6} {:>18} {:>14} {:>10} {:>12}".format(*header))
     for n in args.calls:
-        with running_server() as server:
+        # Nobody speaks on these lines, so the agent's "are you still there?" would start
+        # talking mid-measurement: this benchmark measures listening, so it is turned off.
+        with running_server(NO_INPUT_TIMEOUT_S="0") as server:
             row = asyncio.run(measure(server, n, args.seconds, args.settle))
         print(
             f"{row['calls']:>6.0f} {row['cpu_pct_core']:>18.1f} {row['cpu_pct_per_call']:>14.2f} "

@@ -15,7 +15,8 @@ import numpy as np
 from voxagent.agents.base import Agent, AgentAction, EndCall, Say
 from voxagent.audio.format import AudioFormat, Encoding
 from voxagent.calls.info import CallInfo
-from voxagent.conversation.call import Call, CallParts, EngineConfig, EngineLines
+from voxagent.conversation.call import Call
+from voxagent.conversation.parts import CallParts, EngineConfig, EngineLines
 from voxagent.providers.fallback import FallbackRecognizer, FallbackVoice, ProviderChain
 from voxagent.providers.stt.base import SpeechToText
 from voxagent.providers.tts.base import TextToSpeech

@@ -23,7 +23,8 @@ from fakes.engine import (
 from fakes.tts_servers import FakeCartesia, FakeElevenLabs
 from voxagent.agents.base import AgentAction, Say
 from voxagent.audio.format import AudioFormat
-from voxagent.conversation.call import CallState, EngineConfig
+from voxagent.conversation.call import CallState
+from voxagent.conversation.parts import EngineConfig
 from voxagent.providers.tts.base import TextToSpeech
 from voxagent.providers.tts.cartesia import CartesiaVoice
 from voxagent.providers.tts.elevenlabs import ElevenLabsVoice

@@ -26,7 +26,8 @@ from fakes.engine import (
 )
 from fakes.engine import make_call as build_call
 from voxagent.audio.format import AudioFormat
-from voxagent.conversation.call import Call, CallState, EngineConfig, EngineLines
+from voxagent.conversation.call import Call, CallState
+from voxagent.conversation.parts import EngineConfig, EngineLines
 
 
 @pytest.fixture

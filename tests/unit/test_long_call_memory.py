@@ -29,7 +29,8 @@ from fakes.engine import (
 )
 from voxagent.agents.base import AgentAction, Say
 from voxagent.calls.info import CallInfo
-from voxagent.conversation.call import Call, EngineConfig
+from voxagent.conversation.call import Call
+from voxagent.conversation.parts import EngineConfig
 from voxagent.conversation.timeline import TurnTimeline
 
 MINUTES = 21

@@ -26,7 +26,6 @@ from voxagent.agents.understanding import (
     similar,
     tokenize,
     wants_earliest,
-    words_to_number,
 )
 
 MONDAY = date(2026, 11, 23)  # a Monday
@@ -46,6 +45,15 @@ _ES = ["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho",
        "diecinueve", "veinte", "veintiuno", "veintidós", "veintitrés", "veinticuatro",
        "veinticinco", "veintiséis", "veintisiete", "veintiocho", "veintinueve"]  # fmt: skip
 _ES_TENS = {3: "treinta", 4: "cuarenta", 5: "cincuenta"}
+
+
+def words_to_number(text: str, lang: str = "en") -> int | None:
+    """The number a whole phrase spells ("forty five" → 45), or None if it is not just one."""
+    tokens = tokenize(text)
+    found = read_number(tokens, 0, lang)
+    if found is None or found[1] != len(tokens):
+        return None
+    return found[0]
 
 
 def say_en(n: int) -> str:

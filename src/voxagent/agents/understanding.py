@@ -192,15 +192,6 @@ def read_number(tokens: Sequence[str], i: int, lang: str = "en") -> tuple[int, i
     return None
 
 
-def words_to_number(text: str, lang: str = "en") -> int | None:
-    """The number a whole phrase spells ("forty five" → 45), or None if it is not just one."""
-    tokens = tokenize(text)
-    found = read_number(tokens, 0, lang)
-    if found is None or found[1] != len(tokens):
-        return None
-    return found[0]
-
-
 def read_ordinal(tokens: Sequence[str], i: int, lang: str = "en") -> tuple[int, int] | None:
     """A day of the month as said: "24th", "twenty fourth", "first", "primero" → (day, next)."""
     if i >= len(tokens):

@@ -20,7 +20,7 @@ from voxagent.agents.tools import ClinicTools
 from voxagent.audio.format import AudioFormat
 from voxagent.audio.vad import load_vad
 from voxagent.calls.info import CallInfo
-from voxagent.conversation.call import CallParts, EngineConfig, EngineLines
+from voxagent.conversation.parts import CallParts, EngineConfig, EngineLines
 from voxagent.conversation.recorder import CallRecorder
 from voxagent.providers.fallback import (
     FallbackRecognizer,

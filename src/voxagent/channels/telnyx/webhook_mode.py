@@ -26,9 +26,9 @@ from voxagent.audio.format import AudioFormat, Encoding
 from voxagent.audio.wav import wav_bytes
 from voxagent.calls.info import CallInfo
 from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiError
-from voxagent.conversation.call import EngineLines
 from voxagent.conversation.counters import CallCounters
 from voxagent.conversation.history import History
+from voxagent.conversation.parts import EngineLines
 from voxagent.conversation.timeline import TurnKind, TurnTimeline
 from voxagent.providers.errors import ProviderError
 from voxagent.providers.tts.base import TextToSpeech

@@ -194,14 +194,14 @@ class Playout:
         return len(self._marks)
 
     def next_mark_at(self) -> float | None:
-        return self._marks[0][0] if self._marks else None
+        return self._marks[0][0] if self.pending_marks else None
 
     def is_idle(self, now: float) -> bool:
-        return self._end <= now
+        return self.busy_until <= now
 
     def idle_for(self, now: float) -> float:
         """Seconds since playback last went quiet (0 while playing, ``inf`` if never played)."""
-        return max(0.0, now - self._end)
+        return max(0.0, now - self.busy_until) if self.is_idle(now) else 0.0
 
     def tag_start(self, tag: int) -> float | None:
         span = self._tag_span.get(tag)
