@@ -38,6 +38,9 @@ async def test_outbound_call_in_stream_mode_books_an_appointment(tmp_path: Path)
         assert details["outcome"] == "completed"
         assert details["hangup_cause"] == "normal_clearing"
         assert details["direction"] == "outbound" and details["mode"] == "media_stream"
+        # The callee's name reached the agent: it greets them by name and says who calls.
+        greeting = details["transcript"][0]["text"]
+        assert "Ana" in greeting and "thank you for calling" not in greeting.lower(), greeting
         assert len(details["turns"]) >= 6
         assert all(t["first_audio_sent_ms"] is not None for t in details["turns"])
         dialogue = [(t["user_text"], t["agent_text"]) for t in details["turns"]]
