@@ -16,7 +16,7 @@ from voxagent.agents.persona import (
     available_personas,
     load_persona,
 )
-from voxagent.agents.scripted import SCRIPT_LINES
+from voxagent.agents.scripted_base import SCRIPT_LINES
 
 MARIA_TOML = Path(__file__).parents[2] / "src/voxagent/agents/personas/maria.toml"
 

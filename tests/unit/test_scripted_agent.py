@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from voxagent.agents.base import AgentAction, EndCall, Say, Transfer
 from voxagent.agents.persona import Persona, load_persona
-from voxagent.agents.scripted import ScriptedReceptionist, Step
+from voxagent.agents.scripted import ScriptedReceptionist
+from voxagent.agents.scripted_base import Step
 from voxagent.agents.tools import TOOLS, ClinicTools
 from voxagent.calls.info import CallInfo
 from voxagent.state.appointments import AppointmentBook
