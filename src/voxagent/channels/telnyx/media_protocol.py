@@ -6,9 +6,11 @@ immutable event and builds the frames we send back. It never touches a socket, a
 loop or a logger, so the WebSocket handler around it stays thin and every rule here is
 tested with plain data.
 
-Both directions live here because our simulator plays Telnyx's side: ``parse_message``
-and the ``*_message`` builders for the app's side; ``start_message``/``inbound_media_message``
-and friends plus ``parse_outbound`` for the fake Telnyx.
+Both directions are exported here because our simulator plays Telnyx's side: ``parse_message``
+and the ``*_message`` builders for the app's side (defined here); ``start_message``/
+``inbound_media_message`` and friends plus ``parse_outbound`` for the fake Telnyx (defined in
+:mod:`~voxagent.channels.telnyx.media_telnyx_side`). The errors, field readers and JSON framing
+both sides use are in :mod:`~voxagent.channels.telnyx.media_wire`.
 
 Leniency policy: a field we need but cannot interpret is an error (:class:`MalformedMessage`
 with a short reason), while a *missing* optional field gets the default Telnyx documents
@@ -19,14 +21,45 @@ Telnyx examples (``"sequence_number":"4"``); both strings and integers are accep
 
 from __future__ import annotations
 
-import binascii
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from voxagent.channels.telnyx.json_shapes import describe_json
+from voxagent.channels.telnyx.media_telnyx_side import (
+    MAX_OUTBOUND_MESSAGE_BYTES,
+    MAX_OUTBOUND_PAYLOAD_BYTES,
+    OutboundClear,
+    OutboundMark,
+    OutboundMedia,
+    OutboundMessage,
+    connected_message,
+    dtmf_message,
+    error_message,
+    inbound_media_message,
+    mark_echo_message,
+    parse_outbound,
+    start_message,
+    stop_message,
+)
+from voxagent.channels.telnyx.media_wire import (
+    JsonObject,
+    MalformedMessage,
+    MessageTooLarge,
+    _audio,
+    _b64,
+    _describe,
+    _dumps,
+    _event_name,
+    _int,
+    _load,
+    _mark_name,
+    _object,
+    _optional_str,
+    _positive_int,
+    _str,
+    _wrong,
+)
 
 __all__ = [
     "MAX_MEDIA_PAYLOAD_BYTES",
@@ -77,29 +110,7 @@ while bounding the CPU and memory that ``json.loads`` and base64 spend on a host
 buggy peer; the WebSocket layer's own limit (``websockets`` defaults to 1 MiB) is far
 looser, so this is the limit that actually protects the event loop."""
 
-MAX_OUTBOUND_PAYLOAD_BYTES = 30 * 16_000 * 2
-"""Largest audio chunk the app may send in one frame: 30 s of L16 at 16 kHz (Telnyx RTP
-mode accepts 20 ms … 30 s per message)."""
-
-MAX_OUTBOUND_MESSAGE_BYTES = 2 * 1024 * 1024
-"""Default size cap for :func:`parse_outbound`; fits :data:`MAX_OUTBOUND_PAYLOAD_BYTES`
-after base64 (4/3 growth) with room for the JSON around it."""
-
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
-_MAX_DIGITS = 20  # longest numeric string accepted (fits any 64-bit counter)
-
-
-class MalformedMessage(ValueError):
-    """A frame that is not a valid Telnyx media-stream message; ``str()`` says why."""
-
-
-class MessageTooLarge(MalformedMessage):
-    """A frame over the size cap, rejected before any parsing work is spent on it."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"message of {size} bytes exceeds the {limit}-byte limit")
-        self.size = size
-        self.limit = limit
 
 
 # --- events Telnyx → us ---------------------------------------------------------------
@@ -174,131 +185,7 @@ class StreamError:
 TelnyxEvent: TypeAlias = Connected | Start | Media | Dtmf | Mark | Stop | StreamError
 
 
-# --- messages us → Telnyx, as seen by the fake -------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMedia:
-    """Audio the app wants played, in the stream's bidirectional codec."""
-
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMark:
-    """A marker to echo back once all audio sent before it has played."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundClear:
-    """Stop playback now and drop queued audio (barge-in)."""
-
-
-OutboundMessage: TypeAlias = OutboundMedia | OutboundMark | OutboundClear
-
-
-# --- field helpers -------------------------------------------------------------------------
-#
-# Every helper takes ``where``: the JSON path of the object it reads from ("" for the
-# message root), so a reason names the exact field, e.g. "media.payload: invalid base64".
-
-JsonObject: TypeAlias = dict[str, Any]
-
-
-_describe = describe_json
-
-
-def _path(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _missing(where: str, key: str, what: str = "") -> MalformedMessage:
-    return MalformedMessage(f"missing {key!r}{what}" + (f" in {where}" if where else ""))
-
-
-def _wrong(where: str, key: str, expected: str, value: object) -> MalformedMessage:
-    return MalformedMessage(f"{_path(where, key)}: expected {expected}, got {_describe(value)}")
-
-
-def _object(msg: JsonObject, key: str, where: str = "", *, required: bool = True) -> JsonObject:
-    value = msg.get(key)
-    if value is None:
-        if required:
-            raise _missing(where, key, " object")
-        return {}
-    if not isinstance(value, dict):
-        raise _wrong(where, key, "an object", value)
-    return value
-
-
-def _str(msg: JsonObject, key: str, where: str = "", default: str | None = None) -> str:
-    """A string field; required when ``default`` is None. JSON null counts as missing."""
-    value = msg.get(key)
-    if value is None:
-        if default is None:
-            raise _missing(where, key)
-        return default
-    if not isinstance(value, str):
-        raise _wrong(where, key, "a string", value)
-    return value
-
-
-def _optional_str(msg: JsonObject, key: str, where: str = "") -> str | None:
-    value = msg.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise _wrong(where, key, "a string or null", value)
-
-
-def _int(msg: JsonObject, key: str, where: str = "", default: int | None = None) -> int:
-    """A non-negative integer sent as a JSON number or a decimal string."""
-    value = msg.get(key)
-    if value is None:
-        if default is None:
-            raise _missing(where, key)
-        return default
-    if isinstance(value, str):  # the common case: Telnyx sends numbers as strings
-        if value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
-            return int(value)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise _wrong(where, key, "a non-negative integer", value)
-
-
-def _positive_int(msg: JsonObject, key: str, where: str, default: int) -> int:
-    value = _int(msg, key, where, default)
-    if value == 0:
-        raise MalformedMessage(f"{_path(where, key)}: must be positive, got 0")
-    return value
-
-
-def _base64_len(n: int) -> int:
-    return 4 * ((n + 2) // 3)
-
-
-def _audio(msg: JsonObject, where: str, limit: int) -> bytes:
-    """Decode ``msg["payload"]``: non-empty, strict base64, at most ``limit`` bytes."""
-    value = msg.get("payload")
-    at = _path(where, "payload")
-    if value is None:
-        raise _missing(where, "payload")
-    if not isinstance(value, str):
-        raise _wrong(where, "payload", "a base64 string", value)
-    if not value:
-        raise MalformedMessage(f"{at}: empty audio payload")
-    if len(value) > _base64_len(limit):  # reject before spending time decoding
-        raise MalformedMessage(
-            f"{at}: about {len(value) * 3 // 4} bytes of audio, limit is {limit}"
-        )
-    try:
-        audio = binascii.a2b_base64(value, strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedMessage(f"{at}: invalid base64 ({exc})") from exc
-    if len(audio) > limit:
-        raise MalformedMessage(f"{at}: {len(audio)} bytes of audio, limit is {limit}")
-    return audio
+# --- field readers for the start frame ---------------------------------------------------
 
 
 def _custom_parameters(start: JsonObject) -> dict[str, str]:
@@ -378,13 +265,6 @@ def _parse_dtmf(msg: JsonObject) -> Dtmf:
     return Dtmf(digit=digit)
 
 
-def _mark_name(msg: JsonObject) -> str:
-    name = _str(_object(msg, "mark"), "name", "mark")
-    if not name:
-        raise MalformedMessage("mark.name: empty mark name")
-    return name
-
-
 def _parse_mark(msg: JsonObject) -> Mark:
     return Mark(name=_mark_name(msg))
 
@@ -414,60 +294,7 @@ _PARSERS: dict[str, Callable[[JsonObject], TelnyxEvent]] = {
 }
 
 
-# --- parsers us → Telnyx (for the fake) -------------------------------------------------------
-
-
-def _parse_outbound_media(msg: JsonObject) -> OutboundMedia:
-    _optional_str(msg, "stream_id")
-    media = _object(msg, "media")
-    return OutboundMedia(payload=_audio(media, "media", MAX_OUTBOUND_PAYLOAD_BYTES))
-
-
-def _parse_outbound_mark(msg: JsonObject) -> OutboundMark:
-    _optional_str(msg, "stream_id")
-    return OutboundMark(name=_mark_name(msg))
-
-
-def _parse_outbound_clear(msg: JsonObject) -> OutboundClear:
-    _optional_str(msg, "stream_id")
-    return OutboundClear()
-
-
-_OUTBOUND_PARSERS: dict[str, Callable[[JsonObject], OutboundMessage]] = {
-    "media": _parse_outbound_media,
-    "mark": _parse_outbound_mark,
-    "clear": _parse_outbound_clear,
-}
-
-
-# --- public parsing entry points -------------------------------------------------------------
-
-
-def _load(raw: str | bytes, max_size: int) -> JsonObject:
-    """Size-check, decode JSON, and insist on an object with a string ``event``."""
-    size = len(raw)
-    if size > max_size:
-        raise MessageTooLarge(size, max_size)
-    if isinstance(raw, str) and not raw.isascii():  # isascii() is O(1) on str
-        size = len(raw.encode("utf-8", "surrogatepass"))
-        if size > max_size:
-            raise MessageTooLarge(size, max_size)
-    try:
-        msg = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, deep nesting
-        raise MalformedMessage(f"invalid JSON: {exc}") from exc
-    if not isinstance(msg, dict):
-        raise MalformedMessage(f"expected a JSON object, got {_describe(msg)}")
-    return msg
-
-
-def _event_name(msg: JsonObject) -> str:
-    event = msg.get("event")
-    if event is None:
-        raise MalformedMessage("missing 'event'")
-    if not isinstance(event, str):
-        raise MalformedMessage(f"'event' must be a string, got {_describe(event)}")
-    return event
+# --- public parsing entry point ----------------------------------------------------------
 
 
 def parse_message(raw: str | bytes, *, max_size: int = MAX_MESSAGE_BYTES) -> TelnyxEvent:
@@ -487,30 +314,7 @@ def parse_message(raw: str | bytes, *, max_size: int = MAX_MESSAGE_BYTES) -> Tel
         raise MalformedMessage(f"{event} event: {exc}") from None
 
 
-def parse_outbound(
-    raw: str | bytes, *, max_size: int = MAX_OUTBOUND_MESSAGE_BYTES
-) -> OutboundMessage:
-    """Parse one frame the app sent to Telnyx (the fake Telnyx's side of the socket)."""
-    msg = _load(raw, max_size)
-    event = _event_name(msg)
-    parser = _OUTBOUND_PARSERS.get(event)
-    if parser is None:
-        raise MalformedMessage(f"unknown outbound event {event!r:.40}")
-    try:
-        return parser(msg)
-    except MalformedMessage as exc:
-        raise MalformedMessage(f"outbound {event} event: {exc}") from None
-
-
 # --- builders us → Telnyx ---------------------------------------------------------------------
-
-
-def _dumps(obj: JsonObject) -> str:
-    return json.dumps(obj, separators=(",", ":"))
-
-
-def _b64(payload: bytes) -> str:
-    return binascii.b2a_base64(payload, newline=False).decode("ascii")
 
 
 def media_message(payload: bytes, stream_id: str | None = None) -> str:
@@ -540,141 +344,3 @@ def clear_message(stream_id: str | None = None) -> str:
     if stream_id is not None:
         msg["stream_id"] = stream_id
     return _dumps(msg)
-
-
-# --- builders Telnyx → us (for the simulator / fake) -------------------------------------------
-
-
-def connected_message(*, version: str = "1.0.0", auth_token: str | None = None) -> str:
-    """The first frame Telnyx sends; carries the stream auth token when one was configured."""
-    msg: JsonObject = {"event": "connected", "version": version}
-    if auth_token is not None:
-        msg["x-telnyx-streaming-auth-token"] = auth_token
-    return _dumps(msg)
-
-
-def start_message(
-    stream_id: str,
-    call_control_id: str,
-    *,
-    call_session_id: str,
-    from_number: str,
-    to_number: str,
-    encoding: str = "PCMU",
-    sample_rate: int = 8000,
-    client_state: str | None = None,
-    sequence_number: int = 1,
-    channels: int = 1,
-    user_id: str | None = None,
-    tags: Sequence[str] | None = None,
-    custom_parameters: Mapping[str, str] | None = None,
-) -> str:
-    """The ``start`` frame: ``stream_id`` top-level, call details inside ``start``."""
-    start: JsonObject = {}
-    if user_id is not None:
-        start["user_id"] = user_id
-    start["call_control_id"] = call_control_id
-    start["call_session_id"] = call_session_id
-    start["from"] = from_number
-    start["to"] = to_number
-    if tags is not None:
-        start["tags"] = list(tags)
-    start["client_state"] = client_state
-    start["media_format"] = {
-        "encoding": encoding,
-        "sample_rate": sample_rate,
-        "channels": channels,
-    }
-    if custom_parameters is not None:
-        start["custom_parameters"] = dict(custom_parameters)
-    return _dumps(
-        {
-            "event": "start",
-            "sequence_number": str(sequence_number),
-            "stream_id": stream_id,
-            "start": start,
-        }
-    )
-
-
-def inbound_media_message(
-    stream_id: str,
-    payload: bytes,
-    *,
-    chunk: int,
-    timestamp: int,
-    sequence_number: int,
-    track: str = "inbound",
-) -> str:
-    """A ``media`` frame of caller audio, numbers as strings like Telnyx sends them."""
-    return _dumps(
-        {
-            "event": "media",
-            "sequence_number": str(sequence_number),
-            "stream_id": stream_id,
-            "media": {
-                "track": track,
-                "chunk": str(chunk),
-                "timestamp": str(timestamp),
-                "payload": _b64(payload),
-            },
-        }
-    )
-
-
-def dtmf_message(
-    stream_id: str, digit: str, *, sequence_number: int, occurred_at: str | None = None
-) -> str:
-    """A keypad press. ``occurred_at`` defaults to now (UTC, Telnyx's format)."""
-    if occurred_at is None:
-        occurred_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return _dumps(
-        {
-            "event": "dtmf",
-            "stream_id": stream_id,
-            "occurred_at": occurred_at,
-            "sequence_number": str(sequence_number),
-            "dtmf": {"digit": digit},
-        }
-    )
-
-
-def mark_echo_message(stream_id: str, name: str, *, sequence_number: int) -> str:
-    """Telnyx's echo of one of our marks, sent when the audio before it finished playing."""
-    return _dumps(
-        {
-            "event": "mark",
-            "stream_id": stream_id,
-            "sequence_number": str(sequence_number),
-            "mark": {"name": name},
-        }
-    )
-
-
-def stop_message(
-    stream_id: str, call_control_id: str, *, sequence_number: int, user_id: str | None = None
-) -> str:
-    """The last frame of a stream."""
-    stop: JsonObject = {}
-    if user_id is not None:
-        stop["user_id"] = user_id
-    stop["call_control_id"] = call_control_id
-    return _dumps(
-        {
-            "event": "stop",
-            "sequence_number": str(sequence_number),
-            "stream_id": stream_id,
-            "stop": stop,
-        }
-    )
-
-
-def error_message(stream_id: str, code: int, title: str, detail: str) -> str:
-    """An ``error`` frame (``code`` is an integer here, unlike REST errors)."""
-    return _dumps(
-        {
-            "event": "error",
-            "stream_id": stream_id,
-            "payload": {"code": code, "title": title, "detail": detail},
-        }
-    )
