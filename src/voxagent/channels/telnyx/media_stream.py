@@ -22,9 +22,9 @@ from voxagent.calls.info import CallInfo, ChannelKind
 from voxagent.calls.sessions import Session
 from voxagent.channels.telnyx import media_protocol as proto
 from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiError
+from voxagent.channels.telnyx.client_state import decode_client_state
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
-from voxagent.channels.telnyx.webhooks import decode_client_state
 from voxagent.conversation.call import Call
 
 log = logging.getLogger(__name__)

@@ -13,18 +13,40 @@ or ``None``; unknown keys are ignored. An event type we have no class for is not
 it becomes :class:`UnknownEvent`, so a new Telnyx event is acknowledged, not rejected.
 
 Only JSON POST delivery is supported (``webhook_url_method: "GET"`` sends query parameters).
+
+Layout: the parser is here; the event classes are in
+:mod:`~voxagent.channels.telnyx.webhook_events` and the ``client_state`` helpers in
+:mod:`~voxagent.channels.telnyx.client_state`, all exported from here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from collections.abc import Callable
 
+from voxagent.channels.telnyx.client_state import decode_client_state, encode_client_state
 from voxagent.channels.telnyx.json_shapes import describe_json
+from voxagent.channels.telnyx.webhook_events import (
+    CallAnswered,
+    CallHangup,
+    CallInitiated,
+    CallRef,
+    DtmfReceived,
+    EventData,
+    JsonObject,
+    MachineDetectionEnded,
+    MalformedWebhook,
+    PlaybackEnded,
+    PlaybackStarted,
+    SpeakEnded,
+    SpeakStarted,
+    StreamingFailed,
+    StreamingStarted,
+    StreamingStopped,
+    Transcription,
+    UnknownEvent,
+    WebhookEvent,
+)
 
 __all__ = [
     "MAX_WEBHOOK_BYTES",
@@ -57,184 +79,6 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 Real call events are one to a few KiB (``call.hangup`` with ``call_quality_stats`` and SIP
 headers is the largest); 256 KiB leaves ample headroom while bounding what an unauthenticated
 POST can make us spend (the size check runs before the JSON parser)."""
-
-JsonObject: TypeAlias = dict[str, Any]
-
-
-class MalformedWebhook(ValueError):
-    """A body that is not a well-formed Telnyx webhook; ``str()`` says why."""
-
-
-# --- the envelope ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CallRef:
-    """The ids every call event carries; ``client_state`` is our own base64 tag, echoed back."""
-
-    call_control_id: str
-    call_leg_id: str
-    call_session_id: str
-    connection_id: str
-    client_state: str | None
-
-
-# --- typed payloads ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CallInitiated:
-    """A call exists. ``direction`` is ``"incoming"`` (parked, waiting for ``answer``) or
-    ``"outgoing"`` (our dial is ringing)."""
-
-    from_number: str
-    to_number: str
-    direction: str
-    state: str
-    start_time: str | None = None
-    caller_id_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallAnswered:
-    """Both ends are connected; commands other than ``answer`` are accepted from now on."""
-
-    from_number: str = ""
-    to_number: str = ""
-    state: str = "answered"
-
-
-@dataclass(frozen=True, slots=True)
-class CallHangup:
-    """The call is over. ``hangup_cause`` is e.g. ``normal_clearing``, ``user_busy``,
-    ``timeout``; ``hangup_source`` is ``caller``, ``callee`` or ``unknown``."""
-
-    hangup_cause: str
-    hangup_source: str
-    sip_hangup_cause: str
-    from_number: str = ""
-    to_number: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SpeakStarted:
-    """Telnyx began playing text from a ``speak`` command."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpeakEnded:
-    """A ``speak`` finished; ``status`` is ``completed``, ``call_hangup`` or ``cancelled_amd``."""
-
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlaybackStarted:
-    """Telnyx began playing audio from a ``playback_start`` command."""
-
-    media_url: str | None = None
-    media_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlaybackEnded:
-    """A playback finished; ``status`` is ``completed``, ``call_hangup``, ``cancelled``, …"""
-
-    status: str
-    media_url: str | None = None
-    media_name: str | None = None
-    status_detail: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Transcription:
-    """One result of Telnyx's recognizer (``transcription_start``). ``track`` is
-    ``"inbound"``/``"outbound"``, or ``""`` when Telnyx leaves it out."""
-
-    transcript: str
-    is_final: bool
-    confidence: float | None
-    track: str
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfReceived:
-    """A keypad press on the call."""
-
-    digit: str
-    from_number: str = ""
-    to_number: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MachineDetectionEnded:
-    """Answering-machine detection decided: ``human``, ``machine`` or ``not_sure`` (premium
-    detection also reports ``human_residence``, ``human_business``, ``silence``, …)."""
-
-    result: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamingStarted:
-    """Telnyx connected its media WebSocket to ``stream_url``."""
-
-    stream_url: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamingStopped:
-    """The media WebSocket to ``stream_url`` closed."""
-
-    stream_url: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamingFailed:
-    """Telnyx could not open (or keep) the media WebSocket; the call itself goes on."""
-
-    failure_reason: str
-    stream_id: str
-    stream_type: str = ""
-    stream_url: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownEvent:
-    """An event type we do not model; acknowledged and otherwise ignored."""
-
-    event_type: str
-    payload: JsonObject = field(hash=False)
-
-
-EventData: TypeAlias = (
-    CallInitiated
-    | CallAnswered
-    | CallHangup
-    | SpeakStarted
-    | SpeakEnded
-    | PlaybackStarted
-    | PlaybackEnded
-    | Transcription
-    | DtmfReceived
-    | MachineDetectionEnded
-    | StreamingStarted
-    | StreamingStopped
-    | StreamingFailed
-    | UnknownEvent
-)
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookEvent:
-    """One delivered webhook. ``event_id`` is unique per event (not per delivery attempt), so
-    it is the de-duplication key; ``attempt`` counts Telnyx's deliveries of it."""
-
-    event_id: str
-    event_type: str
-    occurred_at: str
-    call: CallRef
-    data: EventData
-    attempt: int = 1
 
 
 # --- field helpers ---------------------------------------------------------------------------
@@ -483,28 +327,3 @@ def parse_webhook(raw: bytes | str) -> WebhookEvent:
         data=event_data,
         attempt=_attempt(body),
     )
-
-
-# --- client_state -----------------------------------------------------------------------------
-
-
-def encode_client_state(obj: Mapping[str, Any]) -> str:
-    """Our tag for a call (e.g. ``{"session_id": ...}``) as the base64 Telnyx requires; Telnyx
-    echoes it in every later webhook, which links calls we dialed to our sessions."""
-    text = json.dumps(dict(obj), separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def decode_client_state(s: str | None) -> dict[str, Any]:
-    """The object :func:`encode_client_state` made, or ``{}`` for anything else.
-
-    ``client_state`` is attacker-influenced (anyone can dial an inbound number) and other
-    tools on the same Telnyx app may set their own, so this never raises.
-    """
-    if not s:
-        return {}
-    try:
-        value = json.loads(base64.b64decode(s, validate=True))
-    except (binascii.Error, ValueError, RecursionError):  # incl. UnicodeDecodeError
-        return {}
-    return value if isinstance(value, dict) else {}
