@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from voxagent import __version__
 from voxagent.channels.telnyx import outbound as telnyx_outbound
 from voxagent.channels.telnyx import routes as telnyx_routes
+from voxagent.security.http import BodyLimit, SecurityHeaders
 from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
 from voxagent.web.routes import calls as calls_routes
@@ -28,10 +30,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owned:
             await the_services.start()
-        app.state.services = the_services
-        app.state.calls = the_services.calls
-        app.state.telnyx = the_services.telnyx
-        app.state.media_store = the_services.storage
         try:
             yield
         finally:
@@ -39,6 +37,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 await the_services.stop()
 
     app = FastAPI(title="voxagent", version=__version__, lifespan=lifespan)
+    app.state.services = the_services
+    app.state.access = the_services.access
+    app.state.calls = the_services.calls
+    app.state.telnyx = the_services.telnyx
+    app.state.media_store = the_services.storage
 
     @app.get("/", summary="Service information and links")
     async def index() -> dict[str, object]:
@@ -60,8 +63,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             },
         }
 
-    async def health() -> JSONResponse:
-        body = the_services.health()
+    async def health(request: Request) -> JSONResponse:
+        """Open to all (load balancers probe it) but it says only ``ok``/``draining``; with an
+        API key it also gives the load, the providers and the counters."""
+        allowed = the_services.access.key_id(request.headers) is not None
+        body = the_services.health() if allowed else the_services.status()
         return JSONResponse(body, status_code=503 if the_services.calls.draining else 200)
 
     for path in ("/health", "/api/health"):
@@ -69,7 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             path,
             health,
             methods=["GET"],
-            summary="Liveness and load",
+            summary="Liveness (details with an API key)",
             responses={503: {"description": "Draining: shutting down, no new calls"}},
         )
 
@@ -77,4 +83,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(telnyx_outbound.router)
     app.include_router(telnyx_routes.router)
     app.include_router(media_routes.router)
+    if settings.cors_origins.strip():
+        origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -15,6 +15,29 @@ from voxagent.telemetry.logging import configure_logging
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="VOXAGENT_API_KEY",
+        help="One of the server's API_KEYS (or set VOXAGENT_API_KEY)",
+        show_default=False,
+    ),
+]
+
+
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _refused(what: str, response: object) -> None:
+    status = getattr(response, "status_code", 0)
+    text = getattr(response, "text", "")
+    hint = " (pass --api-key or set VOXAGENT_API_KEY)" if status == 401 else ""
+    typer.echo(f"voxagent: {what} refused ({status}): {text}{hint}", err=True)
+    raise typer.Exit(1)
+
+
 def _run(coro: object) -> None:
     try:
         import uvloop
@@ -43,7 +66,7 @@ def serve(
 
     settings = _settings_or_exit()
     assert isinstance(settings, Settings)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secrets())
     try:
         server, _ = build_server(settings, host or settings.host, port or settings.port)
     except SettingsError as exc:
@@ -65,8 +88,12 @@ def simulate(
     wav: Annotated[Path | None, typer.Option(help="Write a stereo WAV of the call")] = Path(
         "simulated-call.wav"
     ),
+    api_key: ApiKeyOption = None,
 ) -> None:
-    """Place one simulated phone call (Telnyx media-stream protocol) and print the dialogue."""
+    """Place one simulated phone call (Telnyx media-stream protocol) and print the dialogue.
+
+    A server with Telnyx configured only takes streams with Telnyx's per-call token, or with
+    one of its API keys: pass --api-key (or set VOXAGENT_API_KEY) to simulate calls there."""
     from voxagent.simulator.caller import DEFAULT_SCRIPT, simulate_call
 
     configure_logging("warning")
@@ -79,6 +106,7 @@ def simulate(
             barge_in=barge_in,
             wav_path=str(wav) if wav else None,
             on_event=lambda line: typer.echo(line),
+            api_key=api_key,
         )
         typer.echo("")
         typer.echo(result.format_dialogue())
@@ -105,7 +133,7 @@ def demo(
 
     settings = _settings_or_exit()
     assert isinstance(settings, Settings)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secrets())
     bind_port = port or settings.port
     server, fastapi_app = build_server(settings, host or settings.host, bind_port)
 
@@ -148,6 +176,7 @@ def call(
     persona: Annotated[str | None, typer.Option(help="Persona (default: the server's)")] = None,
     server: Annotated[str, typer.Option(help="The voxagent server")] = "http://127.0.0.1:3000",
     wait: Annotated[bool, typer.Option(help="Wait for the call to end, print it")] = False,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Place one outbound call through a running server."""
     import time
@@ -158,20 +187,23 @@ def call(
     if persona:
         body["persona"] = persona
     try:
-        response = httpx.post(f"{server}/api/call/initiate", json=body, timeout=30)
+        response = httpx.post(
+            f"{server}/api/call/initiate", json=body, headers=_auth(api_key), timeout=30
+        )
     except httpx.HTTPError as exc:
         typer.echo(f"voxagent: cannot reach {server}: {exc}", err=True)
         raise typer.Exit(1) from None
     if response.status_code != 200:
-        typer.echo(f"voxagent: call refused ({response.status_code}): {response.text}", err=True)
-        raise typer.Exit(1)
+        _refused("call", response)
     placed = response.json()
     typer.echo(
         f"calling {phone}: call {placed['call_control_id']} (session {placed['session_id']})"
     )
     while wait:
         time.sleep(1)
-        details = httpx.get(f"{server}/api/calls/{placed['call_control_id']}", timeout=10).json()
+        details = httpx.get(
+            f"{server}/api/calls/{placed['call_control_id']}", headers=_auth(api_key), timeout=10
+        ).json()
         session = details.get("session", {})
         if session.get("status") in ("ended", "failed"):
             for message in details.get("transcript", []):
@@ -186,6 +218,7 @@ def batch(
     concurrency: Annotated[int, typer.Option(help="Calls in progress at once")] = 5,
     pace: Annotated[float, typer.Option(help="New calls per second")] = 1.0,
     server: Annotated[str, typer.Option(help="The voxagent server")] = "http://127.0.0.1:3000",
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Place a list of calls with a progress bar, then print a summary table."""
     import time
@@ -204,13 +237,14 @@ def batch(
         raise typer.Exit(2) from None
     body = {"calls": calls, "concurrency": concurrency, "pace": pace}
     try:
-        response = httpx.post(f"{server}/api/call/batch", json=body, timeout=60)
+        response = httpx.post(
+            f"{server}/api/call/batch", json=body, headers=_auth(api_key), timeout=60
+        )
     except httpx.HTTPError as exc:
         typer.echo(f"voxagent: cannot reach {server}: {exc}", err=True)
         raise typer.Exit(1) from None
     if response.status_code != 202:
-        typer.echo(f"voxagent: batch refused ({response.status_code}): {response.text}", err=True)
-        raise typer.Exit(1)
+        _refused("batch", response)
     accepted = response.json()
     console = Console()
     for bad in accepted["rejected"]:
@@ -226,7 +260,9 @@ def batch(
         task = progress.add_task("calls", total=accepted["accepted"])
         while True:
             summary = httpx.get(
-                f"{server}/api/call/batch/{accepted['batch_id']}", timeout=10
+                f"{server}/api/call/batch/{accepted['batch_id']}",
+                headers=_auth(api_key),
+                timeout=10,
             ).json()
             counts = summary["counts"]
             finished = counts.get("ended", 0) + counts.get("failed", 0)

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 
 from voxagent.calls.factory import CallFactory
+from voxagent.calls.guard import OutboundGuard
 from voxagent.calls.info import CallInfo
 from voxagent.calls.lifecycle import CallLifecycle
 from voxagent.calls.records import RecordKeeper
 from voxagent.calls.sessions import MemorySessionStore, Session
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
+from voxagent.security.access import Access
+from voxagent.security.api_keys import ApiKeys
+from voxagent.security.dial_policy import DialPolicy
+from voxagent.security.media_urls import MediaSigner
 from voxagent.settings import Settings, SettingsError
 from voxagent.state.database import Database
 from voxagent.storage import Storage, StorageError, build_storage
@@ -35,7 +41,10 @@ class Services:
         self.settings = settings
         self.started_at = time.monotonic()
         self.stats = ServerStats()
+        self.access = Access(ApiKeys.parse(settings.api_keys))
         self.db = Database(settings.database_url)
+        secret = settings.media_url_secret.encode() or secrets.token_bytes(32)
+        signer = MediaSigner(secret, settings.media_url_ttl_seconds)
         try:  # no I/O here: the S3 client opens on first use, and start() checks it
             self.storage: Storage = build_storage(
                 bucket=settings.aws_bucket_name or None,
@@ -47,13 +56,23 @@ class Services:
                 local_dir=settings.media_dir,
                 public_base_url=settings.webhook_base_url,
                 url_expiry_seconds=settings.s3_url_expiry_seconds,
+                signer=signer,
             )
         except StorageError as exc:
             raise SettingsError(str(exc)) from None
         self.factory = CallFactory(settings, self.db, self._provider_switched)
-        self.records = RecordKeeper(self.db, self.storage)
-        self.calls = CallLifecycle(self.factory, MemorySessionStore(), self.records, self.stats)
-        self.telnyx = TelnyxService(settings, self.calls, self.stats)
+        self.records = RecordKeeper(
+            self.db, self.storage, redact_transcripts=settings.redact_transcripts
+        )
+        sessions = MemorySessionStore()
+        self.calls = CallLifecycle(self.factory, sessions, self.records, self.stats)
+        guard = OutboundGuard(
+            DialPolicy.parse(settings.allowed_dial_prefixes, settings.denied_dial_prefixes),
+            sessions,
+            max_concurrent=settings.max_concurrent_calls,
+            calls_per_minute=settings.calls_per_minute,
+        )
+        self.telnyx = TelnyxService(settings, self.calls, self.stats, guard)
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -81,6 +100,7 @@ class Services:
                 "TELNYX_API_KEY is not set: no calls can be placed, and /stream/media accepts "
                 "any connection (fine for local development and the simulator)"
             )
+        self._log_access()
         if not s.telnyx_verify_signatures:
             log.warning(
                 "TELNYX_VERIFY_SIGNATURES=false: webhooks are NOT authenticated; anyone can "
@@ -98,6 +118,24 @@ class Services:
             s.effective_language,
             self.db.safe_url,
         )
+
+    def _log_access(self) -> None:
+        s = self.settings
+        if self.access.keys.configured:
+            log.info("the API needs a key (API_KEYS: %d configured)", len(s.api_keys.split(",")))
+        elif s.telnyx_api_key:
+            log.warning(
+                "ALLOW_UNAUTHENTICATED_API=true with Telnyx configured: ANYONE WHO CAN REACH "
+                "THIS SERVER CAN PLACE CALLS AT YOUR EXPENSE AND READ EVERY TRANSCRIPT. "
+                "Set API_KEYS."
+            )
+        else:
+            log.warning(
+                "API_KEYS is not set: the API is open (fine for local development without "
+                "Telnyx; set API_KEYS before exposing this server)"
+            )
+        if not s.media_url_secret:
+            log.info("MEDIA_URL_SECRET is not set: media URLs are signed with a per-process key")
 
     async def stop(self) -> None:
         if self.telnyx.controller is not None:
@@ -125,7 +163,12 @@ class Services:
             batch.session_ended(session)
 
     # ----------------------------------------------------------------- health
+    def status(self) -> dict[str, object]:
+        """What anyone may know: whether the server takes calls."""
+        return {"status": "draining" if self.calls.draining else "ok"}
+
     def health(self) -> dict[str, object]:
+        """The details, for key holders: load, providers, counters."""
         s = self.settings
         controller = self.telnyx.controller
         return {

@@ -39,6 +39,33 @@ class Settings(BaseSettings):
     log_level: str = "info"
     shutdown_grace_seconds: float = Field(30.0, ge=0)
 
+    # Security
+    api_keys: str = ""
+    """Keys that open the API (comma-separated); sent as ``Authorization: Bearer <key>`` or
+    ``X-API-Key``. Required when Telnyx is configured."""
+    allow_unauthenticated_api: bool = False
+    """Run with Telnyx configured and no API_KEYS anyway (logged loudly): anyone who can
+    reach the server can then place calls and read transcripts."""
+    allowed_dial_prefixes: str = ""
+    """Outbound calls only to numbers starting with one of these (e.g. ``+1,+34``)."""
+    denied_dial_prefixes: str = ""
+    """Never dial numbers starting with these (e.g. premium-rate ranges ``+1900,+44909``)."""
+    max_concurrent_calls: int = Field(50, ge=1, le=100_000)
+    """Outbound calls in progress at once, single calls and batches together."""
+    calls_per_minute: int = Field(60, ge=0, le=100_000)
+    """Calls one API key may place per minute (0: no limit); over it the answer is 429."""
+    max_batch_size: int = Field(1000, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
+    """The largest REST request body accepted (413 above it)."""
+    media_url_secret: str = ""
+    """Signs media URLs (HMAC); empty means a random secret per process, so URLs stop
+    working after a restart. Set the same value on every instance."""
+    media_url_ttl_seconds: int = Field(3600, ge=10, le=604800)
+    redact_transcripts: bool = False
+    """Also mask phone numbers, e-mails and card numbers in stored transcripts."""
+    cors_origins: str = ""
+    """Browser origins allowed to call the API (comma-separated); empty: CORS off."""
+
     # Telnyx
     telnyx_api_key: str = ""
     telnyx_connection_id: str = ""
@@ -146,6 +173,25 @@ class Settings(BaseSettings):
     def telnyx_configured(self) -> bool:
         return bool(self.telnyx_api_key)
 
+    def secrets(self) -> list[str]:
+        """Every secret value set, so logs can be scrubbed of them."""
+        names = (
+            "api_keys",
+            "telnyx_api_key",
+            "deepgram_api_key",
+            "claude_api_key",
+            "openai_api_key",
+            "elevenlabs_api_key",
+            "cartesia_api_key",
+            "aws_secret_access_key",
+            "media_url_secret",
+        )
+        values: list[str] = []
+        for name in names:
+            value = str(getattr(self, name) or "")
+            values += [v.strip() for v in value.split(",")] if name == "api_keys" else [value]
+        return [v for v in values if v]
+
     def check(self) -> None:
         """Refuse settings that cannot work together; the message names the culprit."""
         self._check_chains()
@@ -160,6 +206,12 @@ class Settings(BaseSettings):
                 f"{source}={language} needs a recognizer for that language, but "
                 f"STT_PROVIDER={first_stt} only understands "
                 f"{', '.join(sorted(STT_LANGUAGES[first_stt]))} (set STT_PROVIDER=deepgram)"
+            )
+        if self.telnyx_api_key and not self.api_keys.strip() and not self.allow_unauthenticated_api:
+            raise SettingsError(
+                "TELNYX_API_KEY is set, so API_KEYS is needed too: without it anyone who can "
+                "reach this server could place calls at your expense and read every transcript "
+                "(or set ALLOW_UNAUTHENTICATED_API=true to run open anyway)"
             )
         if self.telnyx_api_key:
             for name in ("telnyx_connection_id", "telnyx_phone_number", "webhook_base_url"):

@@ -16,6 +16,10 @@ from conftest import Server, free_port, start_server, stop_server
 from voxagent.simulator.fake_telnyx import FakeTelnyx
 
 API_KEY = "KEY_TEST_0123"
+"""Telnyx's key (what our server sends to the fake Telnyx)."""
+OUR_API_KEY = "e2e-api-key-7f3a9c"
+"""Our server's own API key (what clients send to our API)."""
+AUTH = {"Authorization": f"Bearer {OUR_API_KEY}"}
 
 
 @contextlib.asynccontextmanager
@@ -41,6 +45,7 @@ async def telnyx_stack(
             tmp,
             port=port,
             TELNYX_API_KEY=API_KEY,
+            API_KEYS=OUR_API_KEY,
             TELNYX_BASE_URL=fake.base_url,
             TELNYX_PUBLIC_KEY=fake.public_key_b64,
             TELNYX_CONNECTION_ID="1234567890",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from telnyx_stack import booked, cloud_settings, telnyx_stack, wait_ended
+from telnyx_stack import AUTH, booked, cloud_settings, telnyx_stack, wait_ended
 
 from fakes.deepgram_server import FakeDeepgram
 from fakes.dialogues import spanish_booking_script
@@ -26,7 +26,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def health(server_http: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"{server_http}/health", timeout=5) as response:
+    request = urllib.request.Request(f"{server_http}/health", headers=AUTH)
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
@@ -43,7 +44,7 @@ async def test_a_spanish_call_survives_a_drop_a_429_and_a_dead_voice(tmp_path: P
             script=script,
             **cloud_settings(deepgram, claude, eleven, tts="elevenlabs,piper"),
         ) as (server, _fake),
-        httpx.AsyncClient(base_url=server.http, timeout=30) as client,
+        httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client,
     ):
         claude.inject(Fail(429))  # the first model request is rate limited
         placed = (
@@ -83,7 +84,7 @@ async def test_a_rejected_claude_key_apologizes_then_the_script_takes_over(
             CLAUDE_API_KEY="a-revoked-key",
             ANTHROPIC_BASE_URL=claude.url,
         ) as (server, _fake),
-        httpx.AsyncClient(base_url=server.http, timeout=30) as client,
+        httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client,
     ):
         placed = (
             await client.post("/api/call/initiate", json={"name": "Al", "phone": "+15557654330"})

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from telnyx_stack import booked, cloud_settings, telnyx_stack, wait_ended
+from telnyx_stack import (
+    API_KEY,
+    AUTH,
+    OUR_API_KEY,
+    booked,
+    cloud_settings,
+    telnyx_stack,
+    wait_ended,
+)
 
 from fakes.deepgram_server import FakeDeepgram
 from fakes.dialogues import spanish_booking_script
@@ -20,6 +28,10 @@ from fakes.llm_servers import FakeAnthropic, booking_policy
 from fakes.tts_servers import FakeElevenLabs
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MEDIA_SECRET = "media-url-secret-0b7d2e4f9a"
+AWS_SECRET = "aws-secret-key-5c1f8e2b7d"
+CALLEE = "+5215550002222"
 
 
 async def test_spanish_call_deepgram_claude_elevenlabs(tmp_path: Path) -> None:
@@ -32,12 +44,16 @@ async def test_spanish_call_deepgram_claude_elevenlabs(tmp_path: Path) -> None:
             tmp_path,
             media_streams=True,
             script=script,
+            LOG_LEVEL="debug",  # the most the server ever writes
+            MEDIA_URL_SECRET=MEDIA_SECRET,
+            AWS_ACCESS_KEY_ID="AKIAEXAMPLE0000",
+            AWS_SECRET_ACCESS_KEY=AWS_SECRET,
             **cloud_settings(deepgram, claude, eleven),
         ) as (server, fake),
-        httpx.AsyncClient(base_url=server.http, timeout=30) as client,
+        httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client,
     ):
         response = await client.post(
-            "/api/call/initiate", json={"nombre": "Lucía", "telefono": "+5215550002222"}
+            "/api/call/initiate", json={"nombre": "Lucía", "telefono": CALLEE}
         )
         assert response.status_code == 200, response.text
         placed = response.json()
@@ -82,3 +98,18 @@ async def test_spanish_call_deepgram_claude_elevenlabs(tmp_path: Path) -> None:
         assert turn["llm_ttft_ms"] is not None
         assert turn["tts_ttfb_ms"] is not None
         assert turn["first_audio_sent_ms"] is not None
+
+    # Nothing secret and no full phone number in the whole log, even at debug level.
+    secrets = [
+        OUR_API_KEY,
+        API_KEY,
+        deepgram.api_key,
+        claude.api_key,
+        eleven.api_key,
+        MEDIA_SECRET,
+        AWS_SECRET,
+    ]
+    leaked = [secret for secret in secrets if secret in log]
+    assert not leaked, leaked
+    assert CALLEE not in log and CALLEE[1:] not in log
+    assert "•" in log, "numbers were logged, masked"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from telnyx_stack import booked, telnyx_stack, wait_ended
+from telnyx_stack import AUTH, OUR_API_KEY, booked, telnyx_stack, wait_ended
 
 from voxagent.simulator.caller import DEFAULT_SCRIPT
 
@@ -22,7 +22,7 @@ async def test_outbound_call_in_stream_mode_books_an_appointment(tmp_path: Path)
         server,
         fake,
     ):
-        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client:
             # The seed service's legacy field names.
             response = await client.post(
                 "/api/call/initiate", json={"nombre": "Ana", "telefono": "+15557654321"}
@@ -55,7 +55,7 @@ async def test_forged_stale_and_duplicate_webhooks(tmp_path: Path) -> None:
         assert await fake.send_forged() == 401
         assert await fake.send_stale() == 401
         fake.duplicate_deliveries = True
-        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client:
             placed = (
                 await client.post(
                     "/api/call/initiate", json={"name": "Cy", "phone": "+15557654323"}
@@ -68,3 +68,17 @@ async def test_forged_stale_and_duplicate_webhooks(tmp_path: Path) -> None:
         assert health["webhooks"]["duplicates"] > 0
         assert health["webhooks"]["rejected"] >= 2
         assert details["outcome"] == "completed"
+
+
+async def test_a_locked_media_stream_takes_telnyx_tokens_or_api_keys_only(tmp_path: Path) -> None:
+    from voxagent.simulator.caller import simulate_call
+
+    async with telnyx_stack(tmp_path, media_streams=True, script=[]) as (server, _fake):
+        ws_url = f"ws://127.0.0.1:{server.port}/stream/media"
+        for key in (None, "not-our-key"):
+            refused = await simulate_call(ws_url, ["hello"], transcribe=False, api_key=key)
+            assert (refused.close_code, refused.greeting_ms) == (1008, None)
+        result = await simulate_call(
+            ws_url, ["no thank you goodbye"], transcribe=False, api_key=OUR_API_KEY
+        )
+    assert result.greeting_ms is not None, "a caller with an API key was let in"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from telnyx_stack import booked, telnyx_stack, wait_ended
+from telnyx_stack import AUTH, OUR_API_KEY, booked, telnyx_stack, wait_ended
 
 from voxagent.simulator.caller import DEFAULT_SCRIPT
 
@@ -24,7 +25,7 @@ async def test_webhook_mode_and_inbound_calls(tmp_path: Path) -> None:
             server,
             fake,
         ),
-        httpx.AsyncClient(base_url=server.http, timeout=30) as client,
+        httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client,
     ):
         placed = (
             await client.post("/api/call/initiate", json={"name": "Bo", "phone": "+15557654322"})
@@ -52,7 +53,7 @@ async def test_a_batch_of_20_respects_its_concurrency_limit(tmp_path: Path) -> N
     ):
         calls = [{"name": f"n{i}", "phone": f"+1555700{i:04d}"} for i in range(20)]
         calls.append({"name": "bad", "phone": "12345"})
-        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client:
             response = await client.post(
                 "/api/call/batch", json={"calls": calls, "concurrency": 5, "pace": 10}
             )
@@ -82,7 +83,7 @@ async def test_a_call_whose_stream_fails_goes_on_in_webhook_mode(tmp_path: Path)
     async with telnyx_stack(
         tmp_path, media_streams=True, script=["no thank you goodbye"], STREAM_URL=dead
     ) as (server, fake):
-        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client:
             placed = (
                 await client.post(
                     "/api/call/initiate", json={"name": "Di", "phone": "+15557654324"}
@@ -111,6 +112,17 @@ async def test_cli_call_and_batch(tmp_path: Path) -> None:
             "nombre,telefono,mascota\nAna,+15551110001,Max\nBo,+15551110002,\nBad,12345,\n"
         )
         voxagent = [sys.executable, "-m", "voxagent.cli"]
+        refused = await asyncio.create_subprocess_exec(
+            *voxagent,
+            "batch",
+            str(csv_path),
+            "--server",
+            server.http,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(refused.communicate(), 60)
+        assert refused.returncode == 1 and "(401)" in out.decode() and "--api-key" in out.decode()
         batch = await asyncio.create_subprocess_exec(
             *voxagent,
             "batch",
@@ -119,6 +131,8 @@ async def test_cli_call_and_batch(tmp_path: Path) -> None:
             server.http,
             "--concurrency",
             "2",
+            "--api-key",
+            OUR_API_KEY,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -136,6 +150,7 @@ async def test_cli_call_and_batch(tmp_path: Path) -> None:
             "--wait",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "VOXAGENT_API_KEY": OUR_API_KEY},
         )
         out, _ = await asyncio.wait_for(one.communicate(), 120)
         text = out.decode()
@@ -156,7 +171,7 @@ async def test_webhook_mode_with_our_own_voice_plays_stored_audio(tmp_path: Path
             WEBHOOK_MODE_VOICE="provider",
             MEDIA_DIR=str(tmp_path / "media"),
         ) as (server, fake),
-        httpx.AsyncClient(base_url=server.http, timeout=30) as client,
+        httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client,
     ):
         placed = (
             await client.post("/api/call/initiate", json={"name": "Di", "phone": "+15557654329"})
@@ -192,7 +207,7 @@ async def test_sigterm_drains_a_webhook_mode_call_with_a_goodbye_and_saves_its_r
         WEBHOOK_MODE_VOICE="provider",
         MEDIA_DIR=str(tmp_path / "media"),
     ) as (server, fake):
-        async with httpx.AsyncClient(base_url=server.http, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.http, timeout=30, headers=AUTH) as client:
             placed = (
                 await client.post(
                     "/api/call/initiate", json={"name": "Al", "phone": "+15557654330"}

@@ -27,3 +27,21 @@ def test_simulate_says_clearly_when_no_server_listens() -> None:
     result = CliRunner().invoke(app, ["simulate", "--url", "ws://127.0.0.1:9/stream/media"])
     assert result.exit_code == 1
     assert "cannot reach ws://127.0.0.1:9/stream/media" in result.output
+
+
+def test_the_server_refuses_to_start_open_with_telnyx_configured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    for name, value in {
+        "TELNYX_API_KEY": "KEY_LIVE_x",
+        "TELNYX_CONNECTION_ID": "1",
+        "TELNYX_PHONE_NUMBER": "+15550001000",
+        "WEBHOOK_BASE_URL": "https://voice.example.com",
+        "TELNYX_VERIFY_SIGNATURES": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("API_KEYS", raising=False)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "API_KEYS" in result.output and "KEY_LIVE_x" not in result.output

@@ -108,3 +108,27 @@ def test_env_example_documents_every_setting() -> None:
     }
     missing = {name.upper() for name in Settings.model_fields} - named
     assert not missing, f".env.example lacks {sorted(missing)}"
+
+
+TELNYX = {
+    "telnyx_api_key": "KEY_LIVE_abc",
+    "telnyx_connection_id": "1",
+    "telnyx_phone_number": "+15550001000",
+    "webhook_base_url": "https://voice.example.com",
+    "telnyx_verify_signatures": False,
+}
+
+
+def test_telnyx_without_api_keys_fails_closed_and_names_the_setting() -> None:
+    with pytest.raises(SettingsError, match=r"API_KEYS is needed.*ALLOW_UNAUTHENTICATED_API"):
+        load_settings(**TELNYX)
+    assert load_settings(**TELNYX, api_keys="k-1").api_keys == "k-1"
+    assert load_settings(**TELNYX, allow_unauthenticated_api=True).api_keys == ""
+    assert load_settings().api_keys == "", "no Telnyx: local development stays open"
+
+
+def test_every_secret_is_known_for_scrubbing() -> None:
+    settings = load_settings(
+        **TELNYX, api_keys="one-key, two-key", claude_api_key="sk-ant-1", llm_provider="anthropic"
+    )
+    assert {"one-key", "two-key", "KEY_LIVE_abc", "sk-ant-1"} <= set(settings.secrets())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from voxagent.calls.conversation import Conversation
 from voxagent.calls.info import CallInfo
 from voxagent.calls.sessions import Session
 from voxagent.conversation.recorder import CallRecorder
+from voxagent.security.redaction import redact
 from voxagent.state.call_records import CallRecord, CallRecordStore
 from voxagent.state.database import CallRow, Database
 from voxagent.state.recordings import Recording, RecordingStore
@@ -41,9 +43,12 @@ NOT_ANSWERED = {
 
 
 class RecordKeeper:
-    def __init__(self, db: Database, storage: Storage) -> None:
+    def __init__(self, db: Database, storage: Storage, *, redact_transcripts: bool = False) -> None:
+        """``redact_transcripts``: phone numbers, e-mails and card numbers said in a call are
+        masked in its stored transcript (REDACT_TRANSCRIPTS)."""
         self.db = db
         self.storage = storage
+        self.redact_transcripts = redact_transcripts
         self.store = CallRecordStore(db)
         self.recordings = RecordingStore(db)
 
@@ -66,6 +71,9 @@ class RecordKeeper:
         record.turns = [
             t.as_record() for t in conversation.turns if t.first_audio_sent or t.interrupted
         ]
+        if self.redact_transcripts:
+            record.transcript = [_redacted(m, "text") for m in record.transcript]
+            record.turns = [_redacted(t, "user_text", "agent_text") for t in record.turns]
         record.counters = conversation.counters.as_dict()
         try:
             await self.store.save(record)
@@ -99,7 +107,8 @@ class RecordKeeper:
 
     async def store_recording(self, call_id: str, recorder: CallRecorder) -> None:
         """Upload the call's audio; a failure is logged, the call record stands regardless."""
-        key = f"recordings/{key_segment(call_id)}.wav"
+        # A random part, so a recording's key cannot be derived from its call id.
+        key = f"recordings/{key_segment(call_id)}-{secrets.token_urlsafe(12)}.wav"
         try:
             data = await asyncio.to_thread(recorder.wav)
             await self.storage.put(key, data, "audio/wav")
@@ -150,6 +159,10 @@ class RecordKeeper:
             return func.extract("epoch", CallRow.ended_at - CallRow.started_at)
         # SQLite keeps UTC datetimes as text, which julianday() reads (days, as a float).
         return (func.julianday(CallRow.ended_at) - func.julianday(CallRow.started_at)) * 86400
+
+
+def _redacted(entry: dict[str, Any], *fields: str) -> dict[str, Any]:
+    return {**entry, **{f: redact(str(entry.get(f, ""))) for f in fields}}
 
 
 def _record_for(info: CallInfo) -> CallRecord:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from voxagent.security.media_urls import MediaSigner
 from voxagent.storage.base import (
     InvalidStorageKey,
     Storage,
@@ -44,8 +45,10 @@ def build_storage(
     local_dir: str | os.PathLike[str] = "media",
     public_base_url: str = "",
     url_expiry_seconds: int = 3600,
+    signer: MediaSigner | None = None,
 ) -> Storage:
-    """S3 when ``bucket`` is set (``AWS_BUCKET_NAME``), else ``local_dir`` behind ``/media``.
+    """S3 when ``bucket`` is set (``AWS_BUCKET_NAME``), else ``local_dir`` behind ``/media``
+    (its URLs signed by ``signer``; S3 signs its own).
 
     Raises :class:`StorageError` naming the setting when the S3 settings contradict each
     other; call ``await storage.check()`` at start-up to also test the bucket itself.
@@ -64,4 +67,4 @@ def build_storage(
             folder=folder,
             url_expiry_seconds=url_expiry_seconds,
         )
-    return LocalStorage(local_dir, public_base_url=public_base_url)
+    return LocalStorage(local_dir, public_base_url=public_base_url, signer=signer)

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
+from voxagent.security.media_urls import MediaSigner
 from voxagent.storage.base import StorageError, StorageNotFound, validate_key
 
 __all__ = ["MEDIA_ROUTE", "LocalStorage"]
@@ -25,11 +26,22 @@ MEDIA_ROUTE = "/media"
 
 
 class LocalStorage:
-    """A directory of audio objects, one file per key."""
+    """A directory of audio objects, one file per key.
 
-    def __init__(self, root: str | os.PathLike[str] = "media", public_base_url: str = "") -> None:
+    With a ``signer`` every URL handed out is signed and expires (the media route refuses the
+    rest), so a recording cannot be fetched by guessing its key.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] = "media",
+        public_base_url: str = "",
+        *,
+        signer: MediaSigner | None = None,
+    ) -> None:
         self.root = Path(root)
         self.public_base_url = public_base_url.rstrip("/")
+        self.signer = signer
 
     def __repr__(self) -> str:
         return f"LocalStorage(root={str(self.root)!r}, public_base_url={self.public_base_url!r})"
@@ -70,9 +82,11 @@ class LocalStorage:
             raise StorageError(f"cannot delete {path}: {exc.strerror or exc}", key=key) from exc
 
     async def url(self, key: str) -> str:
-        """``{public_base_url}/media/{key}``; relative (``/media/…``) if no base URL is set,
-        which a browser on the same origin can use but Telnyx cannot."""
-        return f"{self.public_base_url}{MEDIA_ROUTE}/{quote(validate_key(key), safe='/')}"
+        """``{public_base_url}/media/{key}`` (``?exp=…&sig=…`` with a signer); relative
+        (``/media/…``) if no base URL is set, which a browser on the same origin can use but
+        Telnyx cannot."""
+        url = f"{self.public_base_url}{MEDIA_ROUTE}/{quote(validate_key(key), safe='/')}"
+        return f"{url}?{self.signer.query(key)}" if self.signer is not None else url
 
     async def check(self) -> None:
         """Create the directory and make sure this process can write to it."""

@@ -26,6 +26,7 @@ from voxagent.channels.telnyx.client_state import decode_client_state
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.conversation.call import Call
+from voxagent.security.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,10 @@ class TelnyxMediaChannel:
 class MediaStreamSession:
     """One WebSocket from Telnyx, from ``connected`` to ``stop``."""
 
-    def __init__(self, ws: WebSocket, telnyx: TelnyxService) -> None:
+    def __init__(self, ws: WebSocket, telnyx: TelnyxService, access: Access) -> None:
         self.ws = ws
         self.telnyx = telnyx
+        self.access = access
         self.calls = telnyx.calls
         self.call: Call | None = None
         self.channel: TelnyxMediaChannel | None = None
@@ -243,8 +245,9 @@ class MediaStreamSession:
         """The session this stream belongs to; False when it must be refused.
 
         With Telnyx configured, every stream must present the per-call token we gave Telnyx
-        (``stream_auth_token``), compared in constant time. Without Telnyx (local development,
-        the simulator) the endpoint is open; start-up logged that.
+        (``stream_auth_token``), compared in constant time, or one of the API keys (a simulated
+        caller load-testing a production setup). Without Telnyx (local development, the
+        simulator) the endpoint is open; start-up logged that.
         """
         sessions = self.calls.sessions
         session = await sessions.by_call(start.call_control_id)
@@ -252,6 +255,8 @@ class MediaStreamSession:
             state = decode_client_state(start.client_state)
             session = await sessions.get(str(state.get("session_id", "")) or None)
         if self.telnyx.controller is None:
+            return session
+        if self.access.keys.configured and self.access.key_id(self.ws.headers) is not None:
             return session
         if session is None or not session.stream_token or not self.auth_token:
             return False
@@ -274,4 +279,5 @@ class MediaStreamSession:
 
 async def media_stream_endpoint(ws: WebSocket) -> None:
     telnyx: TelnyxService = ws.app.state.telnyx
-    await MediaStreamSession(ws, telnyx).run()
+    access: Access = ws.app.state.access
+    await MediaStreamSession(ws, telnyx, access).run()

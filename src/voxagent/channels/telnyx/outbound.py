@@ -1,4 +1,8 @@
-"""Placing calls through Telnyx, compatible with the seed service: one call, or a batch."""
+"""Placing calls through Telnyx, compatible with the seed service: one call, or a batch.
+
+Every call passes the outbound guard first (allowed prefixes, the caller's rate, the number of
+calls in progress): a refused number is never dialled.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,25 @@ import logging
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voxagent.calls.batch import Batch, BatchEntry
+from voxagent.calls.guard import AtCapacity
 from voxagent.calls.info import ChannelKind
 from voxagent.calls.sessions import Session, SessionStatus
 from voxagent.channels.telnyx.call_control import TelnyxApiError
 from voxagent.channels.telnyx.controller import TelnyxCallController
 from voxagent.channels.telnyx.service import TelnyxService
+from voxagent.security.access import require_api_key
+from voxagent.security.rate_limit import RateLimiter
+from voxagent.security.redaction import mask_phone
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_api_key)])
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-MAX_BATCH = 1000
+CAPACITY_RETRY_S = 5
 
 
 class CallRequest(BaseModel):
@@ -62,7 +70,9 @@ class CallPlaced(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    calls: list[dict[str, Any]] = Field(description="Entries shaped like /api/call/initiate's body")
+    calls: list[dict[str, Any]] = Field(
+        description="Entries shaped like /api/call/initiate's body (at most MAX_BATCH_SIZE)"
+    )
     concurrency: int = Field(default=5, ge=1, le=200, description="Calls in progress at once")
     pace: float = Field(default=1.0, gt=0, le=100, description="New calls per second")
 
@@ -91,23 +101,51 @@ def _controller(telnyx: TelnyxService) -> TelnyxCallController:
     return telnyx.controller
 
 
+def _check_rate(telnyx: TelnyxService, key_id: str) -> None:
+    wait = telnyx.guard.wait_for_rate(key_id)
+    if wait is not None:
+        raise HTTPException(
+            status_code=429,
+            detail="too many calls placed with this key (CALLS_PER_MINUTE)",
+            headers={"Retry-After": RateLimiter.retry_after(wait)},
+        )
+
+
+def _check_number(telnyx: TelnyxService, phone: str) -> None:
+    refusal = telnyx.guard.refusal(phone)
+    if refusal is not None:
+        log.warning("refused to dial %s: %s", mask_phone(phone), refusal)
+        raise HTTPException(status_code=422, detail=f"this number may not be dialled: {refusal}")
+
+
 async def place_call(
     telnyx: TelnyxService, call: CallRequest, batch_id: str | None = None
 ) -> Session:
+    """Dial one call; a batch's calls wait for a slot, a single call is refused without one."""
     controller = _controller(telnyx)
+    _check_number(telnyx, call.phone)
     settings = telnyx.settings
     sessions = telnyx.calls.sessions
-    session = await sessions.create(
-        "outbound",
-        settings.telnyx_phone_number,
-        call.phone,
-        name=call.name,
-        persona=call.persona or settings.persona,
-        language=settings.effective_language,
-        variables=call.variables,
-        mode=ChannelKind.MEDIA_STREAM if settings.use_media_streams else ChannelKind.WEBHOOK,
-        batch_id=batch_id,
-    )
+
+    async def create() -> Session:
+        return await sessions.create(
+            "outbound",
+            settings.telnyx_phone_number,
+            call.phone,
+            name=call.name,
+            persona=call.persona or settings.persona,
+            language=settings.effective_language,
+            variables=call.variables,
+            mode=ChannelKind.MEDIA_STREAM if settings.use_media_streams else ChannelKind.WEBHOOK,
+            batch_id=batch_id,
+        )
+
+    try:
+        session = await telnyx.guard.admit(create, wait=batch_id is not None)
+    except AtCapacity as exc:
+        raise HTTPException(
+            status_code=429, detail=str(exc), headers={"Retry-After": str(CAPACITY_RETRY_S)}
+        ) from None
     try:
         await controller.dial(session)
     except TelnyxApiError as exc:
@@ -124,16 +162,22 @@ async def place_call(
     response_model=CallPlaced,
     summary="Place one outbound call",
     responses={
-        422: {"description": "Invalid body, phone number or persona"},
+        401: {"description": "No valid API key"},
+        422: {"description": "Invalid body or persona, or a number outside the dial prefixes"},
+        429: {"description": "Over CALLS_PER_MINUTE, or MAX_CONCURRENT_CALLS in progress"},
         502: {"description": "Telnyx refused the call (its error code is in the detail)"},
         503: {"description": "Telnyx is not configured, or the server is shutting down"},
     },
 )
-async def initiate(call: CallRequest, request: Request) -> CallPlaced:
+async def initiate(
+    call: CallRequest, request: Request, key_id: Annotated[str, Depends(require_api_key)]
+) -> CallPlaced:
     telnyx = _telnyx(request)
     _controller(telnyx)
     if call.persona and call.persona != telnyx.settings.persona:
         raise HTTPException(422, f"persona {call.persona!r} is not loaded on this server")
+    _check_number(telnyx, call.phone)
+    _check_rate(telnyx, key_id)
     session = await place_call(telnyx, call)
     assert session.call_control_id is not None
     return CallPlaced(
@@ -150,16 +194,22 @@ async def initiate(call: CallRequest, request: Request) -> CallPlaced:
     status_code=202,
     summary="Place many calls with a concurrency limit and a pace",
     responses={
-        413: {"description": f"More than {MAX_BATCH} calls"},
+        401: {"description": "No valid API key"},
+        413: {"description": "More than MAX_BATCH_SIZE calls"},
         422: {"description": "Invalid body (invalid entries are reported, not refused)"},
+        429: {"description": "Over CALLS_PER_MINUTE"},
         503: {"description": "Telnyx is not configured, or the server is shutting down"},
     },
 )
-async def batch(body: BatchRequest, request: Request) -> BatchAccepted:
+async def batch(
+    body: BatchRequest, request: Request, key_id: Annotated[str, Depends(require_api_key)]
+) -> BatchAccepted:
     telnyx = _telnyx(request)
     _controller(telnyx)
-    if len(body.calls) > MAX_BATCH:
-        raise HTTPException(413, f"at most {MAX_BATCH} calls per batch")
+    limit = telnyx.settings.max_batch_size
+    if len(body.calls) > limit:
+        raise HTTPException(413, f"at most {limit} calls per batch (MAX_BATCH_SIZE)")
+    _check_rate(telnyx, key_id)
     entries: list[BatchEntry] = []
     requests: dict[int, CallRequest] = {}
     rejected: list[dict[str, Any]] = []
@@ -168,6 +218,10 @@ async def batch(body: BatchRequest, request: Request) -> BatchAccepted:
             parsed = CallRequest.model_validate(raw)
         except ValueError as exc:
             rejected.append({"index": index, "entry": raw, "error": _first_error(exc)})
+            continue
+        refusal = telnyx.guard.refusal(parsed.phone)
+        if refusal is not None:
+            rejected.append({"index": index, "entry": raw, "error": refusal})
             continue
         entries.append(BatchEntry(len(entries), parsed.name, parsed.phone, parsed.variables))
         requests[entries[-1].index] = parsed

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voxagent.calls.batch import Batch
+from voxagent.calls.guard import OutboundGuard
 from voxagent.calls.lifecycle import CallLifecycle
 from voxagent.channels.telnyx.controller import TelnyxCallController
 from voxagent.settings import Settings
@@ -22,5 +23,6 @@ class TelnyxService:
     settings: Settings
     calls: CallLifecycle
     stats: ServerStats
+    guard: OutboundGuard
     controller: TelnyxCallController | None = None
     batches: dict[str, Batch] = field(default_factory=dict)

@@ -35,6 +35,7 @@ async def simulate_call(
     barge_in: bool = False,
     barge_in_turn: int = 1,
     auth_token: str | None = None,
+    api_key: str | None = None,
     tts: SpeechRenderer | None = None,
     pause_s: float = 0.9,
     reply_timeout_s: float = 15.0,
@@ -55,7 +56,9 @@ async def simulate_call(
     utterance) starts 1 s after the agent's reply begins playing. After the script the
     caller hangs up (``stop`` + close 1000) once the agent has been quiet for
     ``hangup_after_s``, unless the agent hung up first. ``tts`` lets many callers share one
-    loaded voice (loading Piper takes ~1.5 s). Connection errors propagate (``OSError``,
+    loaded voice (loading Piper takes ~1.5 s). ``auth_token`` is the per-call stream token
+    Telnyx would present; ``api_key`` (one of the server's API_KEYS) lets a simulated call into
+    a server that has Telnyx configured. Connection errors propagate (``OSError``,
     ``websockets.exceptions.InvalidHandshake``).
     """
     codec = codec_for(encoding)
@@ -73,6 +76,7 @@ async def simulate_call(
             codec,
             barge_in_turn=barge_in_turn if barge_in else None,
             auth_token=auth_token,
+            api_key=api_key,
             tts=tts,
             recognizer=recognizer,
             pause_s=pause_s,
@@ -95,6 +99,7 @@ async def _place_call(
     *,
     barge_in_turn: int | None,
     auth_token: str | None,
+    api_key: str | None,
     tts: SpeechRenderer | None,
     recognizer: _Recognizer | None,
     pause_s: float,
@@ -126,7 +131,9 @@ async def _place_call(
         stream_id=str(uuid.uuid4()).upper(),
         call_control_id=call_control_id or _call_control_id(),
     )
-    headers = {"x-telnyx-streaming-auth-token": auth_token} if auth_token else None
+    headers = {"x-telnyx-streaming-auth-token": auth_token} if auth_token else {}
+    if api_key:
+        headers["x-api-key"] = api_key
     async with connect(
         url,
         additional_headers=headers,

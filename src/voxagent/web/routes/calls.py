@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 
 from voxagent.calls.lifecycle import CallLifecycle
 from voxagent.conversation.call import Call
+from voxagent.security.access import require_api_key
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
 def _calls(request: Request) -> CallLifecycle:

@@ -1,11 +1,12 @@
-"""``GET /media/{key}``: the local store's audio, for Telnyx ``playback_start`` and browsers.
+"""``GET /media/{key}?exp=…&sig=…``: the local store's audio, for Telnyx and browsers.
 
 Only a :class:`~voxagent.storage.local.LocalStorage` set as ``app.state.media_store`` is
 served; with S3 (or none) every key is a 404, because Telnyx then fetches presigned bucket
 URLs and never comes here. Keys are validated before any path is built, so ``..``, absolute
 paths and dot-files (including half-written temporary files) are never reachable. Range
 requests and conditional GETs work (Starlette's ``FileResponse``), so a browser can seek
-in a long recording.
+in a long recording. Every URL the store hands out is signed and expires
+(:mod:`voxagent.security.media_urls`); a tampered, expired or unsigned one is a 404 too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def _store(request: Request) -> LocalStorage:
 )
 async def get_media(key: str, request: Request) -> FileResponse:
     store = _store(request)
+    signer = store.signer
+    query = request.query_params
+    if signer is not None and not signer.valid(key, query.get("exp"), query.get("sig")):
+        # Tampered, expired or unsigned: answered like a missing file.
+        raise HTTPException(status_code=404, detail="not found")
     try:
         path = store.path_for(key)
     except InvalidStorageKey:
