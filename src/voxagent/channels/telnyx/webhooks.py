@@ -1,9 +1,10 @@
-"""Telnyx Call Control webhooks, parsed and built without any I/O.
+"""Telnyx Call Control webhooks, parsed without any I/O.
 
 Telnyx reports everything that happens to a call (ringing, answer, speech, hang-up, stream
 state) as a signed JSON POST (``../shared/PROTOCOLS.md`` §2). This module turns one body into one
-immutable :class:`WebhookEvent` whose ``data`` is a small typed payload, and builds the same
-envelope for the fake Telnyx, so the HTTP route and the call controller stay thin.
+immutable :class:`WebhookEvent` whose ``data`` is a small typed payload, so the HTTP route and
+the call controller stay thin. (The fake Telnyx writes its webhooks itself, so the parser is
+checked against an independent writer.)
 
 Leniency policy, as in :mod:`media_protocol`: the envelope keys we route on (``data``, its
 ``id``, ``event_type`` and ``payload``) and the fields an event exists to carry (a
