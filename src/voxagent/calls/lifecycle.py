@@ -119,9 +119,19 @@ class CallLifecycle:
         return dataclasses.replace(info, session_id=session.session_id)
 
     # ----------------------------------------------------------------- close
-    async def close(self, conversation: Conversation, *, hangup_cause: str | None = None) -> None:
+    async def close(
+        self,
+        conversation: Conversation,
+        *,
+        hangup_cause: str | None = None,
+        end_session: bool = True,
+    ) -> None:
         """The conversation is over: its final record, its recording, its session's end.
-        Safe to call twice; the second call does nothing."""
+        Safe to call twice; the second call does nothing.
+
+        ``end_session=False`` when someone else will end the session once the call is over for
+        good (Telnyx's hang-up webhook, which also brings the hang-up cause): whoever polls the
+        session for its end then finds the record complete."""
         call_id = conversation.call_id
         if self._conversations.pop(call_id, None) is None:
             return
@@ -139,7 +149,7 @@ class CallLifecycle:
                 await self.records.store_recording(call_id, conversation.recorder)
             finally:
                 conversation.recorder.close()
-        if conversation.info.session_id is not None:
+        if end_session and conversation.info.session_id is not None:
             await self.sessions.update(
                 conversation.info.session_id,
                 status=SessionStatus.ENDED,

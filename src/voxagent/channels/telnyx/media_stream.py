@@ -113,6 +113,9 @@ class MediaStreamSession:
         self.calls = telnyx.calls
         self.call: Call | None = None
         self.channel: TelnyxMediaChannel | None = None
+        self.ended_by_telnyx = False
+        """Telnyx will report the call's end (its hang-up webhook ends the session); a stream
+        with no Telnyx call behind it ends its session when it closes."""
         self.malformed = 0
         self.auth_token = ws.headers.get(AUTH_HEADER)
 
@@ -216,6 +219,7 @@ class MediaStreamSession:
             call_control_id=start.call_control_id or None,
         )
         if session:
+            self.ended_by_telnyx = controller is not None and session.call_control_id is not None
             info = session.call_info(call_id)
             if info.channel is not ChannelKind.MEDIA_STREAM:
                 info = dataclasses.replace(info, channel=ChannelKind.MEDIA_STREAM)
@@ -269,7 +273,7 @@ class MediaStreamSession:
         if call is not None:
             if not call.ended:
                 await call.end("caller_hangup")
-            await self.calls.close(call)
+            await self.calls.close(call, end_session=not self.ended_by_telnyx)
         if self.channel is not None:
             await self.channel.hangup("done")
         elif self.ws.application_state == WebSocketState.CONNECTED:
