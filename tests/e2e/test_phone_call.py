@@ -29,16 +29,17 @@ async def test_caller_books_an_appointment(server: Server, tmp_path) -> None:  #
     assert wav.stat().st_size > 8000 * 2 * 2 * 10  # ≥ 10 s of stereo audio
 
     # The appointment is in the database.
+    record = get_json(f"{server.http}/api/calls/{result.call_control_id}")
+    dialogue = "\n".join(f"{t['user_text']!r} -> {t['agent_text']!r}" for t in record["turns"])  # type: ignore[union-attr]
     with sqlite3.connect(server.db_path) as db:
         rows = db.execute("SELECT pet_name, reason, status, call_id FROM appointments").fetchall()
-    assert len(rows) == 1, [t.text for t in result.turns]
+    assert len(rows) == 1, dialogue
     _pet, reason, status, call_id = rows[0]
     assert status == "booked"
     assert call_id == result.call_control_id
     assert "vaccin" in reason.lower()
 
     # The call record holds the transcript, per-turn latencies and the outcome.
-    record = get_json(f"{server.http}/api/calls/{result.call_control_id}")
     assert record["outcome"] == "completed"
     transcript = record["transcript"]
     assert isinstance(transcript, list)

@@ -310,3 +310,22 @@ async def test_recognizer_child_process_round_trip() -> None:
         assert await recognizer.recognize(codec, silence) == ""
         assert await recognizer.recognize(codec, silence) == ""  # still in step
     assert recognizer._proc is None
+
+
+def test_the_simulated_caller_knows_when_it_is_asked_again() -> None:
+    from voxagent.simulator.caller.session import asks_again
+
+    for heard in (
+        "sorry i didn't catch that what time on monday",
+        "what time on monday december seven works for you",
+        "please say yes or no",
+        "what day would you like to come in",
+    ):
+        assert asks_again(heard), heard
+    for heard in (
+        "what is the reason for charlie's visit",
+        "what day and time would you like to bring charlie in",
+        "shall i book it",
+        "",
+    ):
+        assert not asks_again(heard), heard

@@ -24,7 +24,8 @@ _ES_TIME_LEADS = frozenset({"las", "la", "como", "tipo", "desde", "antes", "desp
 # Hour words as PocketSphinx mishears them over the phone ("a tree in the afternoon"). Only
 # trusted right before "p m", "in the afternoon", "o'clock": "for" and "to" are words too.
 _EN_HOUR_SOUNDALIKES = {
-    "won": 1, "too": 2, "to": 2, "tree": 3, "free": 3, "for": 4, "fore": 4, "fife": 5,
+    "won": 1, "too": 2, "to": 2, "tree": 3, "free": 3, "read": 3, "for": 4, "fore": 4,
+    "fife": 5,
     "sicks": 6, "ate": 8, "nein": 9, "tin": 10, "then": 10,
 }  # fmt: skip
 

@@ -34,6 +34,18 @@ log = logging.getLogger(__package__)
 
 BARGE_IN_DELAY_S = 1.0
 """How long after the agent's reply starts playing the barge-in utterance begins."""
+MAX_REPEATS = 2
+"""How many times the caller says a line again when the agent asks again."""
+HEARING_WAIT_S = 3.0
+"""How long the caller waits to make sense of the agent's reply before answering anyway."""
+ASKED_AGAIN = ("sorry", "catch", "again", "what time on", "what day would", "yes or no")
+"""Words of an agent that did not get the caller's last line (recognized loosely, lowercase)."""
+
+
+def asks_again(reply_text: str) -> bool:
+    """Whether the agent's reply, as the caller heard it, asks for the last line again."""
+    text = reply_text.lower()
+    return any(words in text for words in ASKED_AGAIN)
 
 
 @dataclass(slots=True)
@@ -48,6 +60,8 @@ class _Reply:
     timed_out: bool = False
     text: str = ""
     audio_s: float = 0.0
+    hearing: asyncio.Task[None] | None = None
+    """The caller making sense of this reply before answering (only with a recognizer)."""
 
 
 class _Action(enum.Enum):
@@ -95,6 +109,7 @@ class _CallSession:
         self.over = asyncio.Event()
         self.replies: list[_Reply] = [_Reply(0, self.t0)]
         self.next_utt = 0
+        self.repeats = 0
         self.speaking: _Utterance | None = None
         self.pos = 0
         self.noise_pos = 0
@@ -233,13 +248,44 @@ class _CallSession:
         if reply.frames > 0:
             quiet = self.playout.idle_for(now)
             if quiet >= (self.hangup_after_s if script_done else self.pause_s):
-                return _Action.HANG_UP if script_done else _Action.SPEAK
+                if script_done:
+                    return _Action.HANG_UP
+                return _Action.SPEAK if self._understood(reply, now) else _Action.WAIT
             return _Action.WAIT
         if now - reply.opened_at >= self.reply_timeout_s:
             reply.timed_out = True
             self.result.timeouts += 1
             return _Action.HANG_UP if script_done else _Action.SPEAK
         return _Action.WAIT
+
+    def _understood(self, reply: _Reply, now: float) -> bool:
+        """Like a person, make sense of the reply before answering: when the agent asks for
+        the last line again, say it again (at most ``MAX_REPEATS`` times). False while the
+        caller is still listening back."""
+        if self.recognizer is None or reply.index == 0 or reply.interrupted:
+            return True
+        if reply.hearing is None:
+            reply.hearing = asyncio.create_task(self._hear(reply, now))
+            return False
+        if not reply.hearing.done() and now - reply.opened_at < self.reply_timeout_s:
+            quiet = self.playout.idle_for(now)
+            if quiet < self.pause_s + HEARING_WAIT_S:
+                return False
+        if reply.hearing.done() and asks_again(reply.text) and self.repeats < MAX_REPEATS:
+            self.repeats += 1
+            again = self.utterances[self.next_utt - 1]
+            self.utterances.insert(
+                self.next_utt, _Utterance(again.index, again.text, again.frames, False)
+            )
+        else:
+            self.repeats = 0
+        return True
+
+    async def _hear(self, reply: _Reply, until: float) -> None:
+        assert self.recognizer is not None
+        heard = b"".join(p for _, p in self.playout.played(reply.index, until))
+        if heard:
+            reply.text = await self.recognizer.recognize(self.codec, heard)
 
     def _start_utterance(self, now: float) -> None:
         utt = self.utterances[self.next_utt]
@@ -344,7 +390,9 @@ class _CallSession:
         until = self.ended_at if self.ended_at is not None else self.loop.time()
         heard = b"".join(p for _, p in self.playout.played(reply.index, until))
         reply.audio_s = len(heard) / LINE_RATE
-        if self.recognizer is not None and heard:
+        if reply.hearing is not None:
+            await asyncio.wait({reply.hearing})  # already heard before answering
+        elif self.recognizer is not None and heard:
             reply.text = await self.recognizer.recognize(self.codec, heard)
 
     def _reply_turn(self, reply: _Reply) -> Turn:
