@@ -4,6 +4,11 @@ The words live in a TOML file (one per persona) so that a clinic can change pric
 wording without touching code. Loading validates everything up front, with the offending key in
 the message, so a missing translation fails at start-up instead of in the middle of a call.
 
+A file declares its kind (``[persona] kind = "clinic"``, the default, or ``"concierge"``).
+:func:`load_persona` loads clinic personas; the other kinds reuse the reading and the checks
+here (:func:`read_persona_file`, :class:`PersonaReader`, :func:`read_base`) and are dispatched
+by :mod:`voxagent.agents.kinds`.
+
 The model itself (:class:`Persona`, :class:`Service`, :class:`PersonaError`, the languages)
 is in :mod:`voxagent.agents.persona_model` and exported from here too: this module is the one
 callers import.
@@ -14,24 +19,36 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from voxagent.agents.persona_base import ENGINE_LINES
 from voxagent.agents.persona_model import CORE_LINES, LANGUAGES, Persona, PersonaError, Service
 
 __all__ = [
+    "CLINIC",
     "CORE_LINES",
+    "ENGINE_LINES",
     "LANGUAGES",
     "WEEKDAYS",
     "Persona",
     "PersonaError",
+    "PersonaFile",
+    "PersonaReader",
     "Service",
     "available_personas",
     "load_persona",
+    "parse_clinic",
+    "read_base",
+    "read_persona_file",
 ]
+
+CLINIC = "clinic"
+"""The kind of a persona file that declares none."""
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -51,11 +68,26 @@ def available_personas() -> list[str]:
     )
 
 
-def load_persona(name_or_path: str, *, required_lines: Iterable[str] = CORE_LINES) -> Persona:
-    """Load a packaged persona by name ("maria") or any persona file by path.
+@dataclass(frozen=True, slots=True)
+class PersonaFile:
+    """A persona file read and parsed as TOML, not yet validated."""
 
-    Raises :class:`PersonaError` naming the file and the key when something is missing.
-    """
+    key: str
+    source: str
+    data: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """What the file declares in ``[persona] kind``; clinic when it says nothing."""
+        table = self.data.get("persona")
+        value = table.get("kind", CLINIC) if isinstance(table, dict) else CLINIC
+        if not isinstance(value, str) or not value.strip():
+            raise PersonaError(f"persona {self.source}: 'persona.kind' must be a non-empty string")
+        return value.strip()
+
+
+def read_persona_file(name_or_path: str) -> PersonaFile:
+    """A packaged persona by name ("maria") or any persona file by path, as TOML."""
     looks_like_path = name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
     if looks_like_path:
         path = Path(name_or_path)
@@ -72,10 +104,24 @@ def load_persona(name_or_path: str, *, required_lines: Iterable[str] = CORE_LINE
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PersonaError(f"persona {source}: not valid TOML: {exc}") from None
-    return _parse(key, source, data, tuple(required_lines))
+    return PersonaFile(key, source, data)
 
 
-class _Reader:
+def load_persona(name_or_path: str, *, required_lines: Iterable[str] = CORE_LINES) -> Persona:
+    """Load a packaged clinic persona by name ("maria") or any clinic persona file by path.
+
+    Raises :class:`PersonaError` naming the file and the key when something is missing, or
+    when the file is of another kind (load those with :func:`voxagent.agents.kinds.load`).
+    """
+    file = read_persona_file(name_or_path)
+    if file.kind != CLINIC:
+        raise PersonaError(
+            f"persona {file.source} is a {file.kind!r} persona, not a {CLINIC!r} one"
+        )
+    return parse_clinic(file, tuple(required_lines))
+
+
+class PersonaReader:
     """Typed access to the TOML tree that reports the dotted key of anything wrong."""
 
     def __init__(self, source: str) -> None:
@@ -126,15 +172,51 @@ class _Reader:
             raise self.fail(key, f"has a bad time {value!r}; use HH:MM") from None
 
 
-def _parse(key: str, source: str, data: Mapping[str, Any], required: tuple[str, ...]) -> Persona:
-    r = _Reader(source)
+def read_base(r: PersonaReader, data: Mapping[str, Any], table: str) -> dict[str, Any]:
+    """The fields every persona has (:class:`~voxagent.agents.persona_base.BasePersona`),
+    from ``[persona]`` and the business's table (``[clinic]``, ``[company]``)."""
     persona = r.table(data, "persona", "")
-    clinic = r.table(data, "clinic", "")
-    time_zone = r.text(clinic, "time_zone", "clinic.")
+    business = r.table(data, table, "")
+    path = f"{table}."
+    time_zone = r.text(business, "time_zone", path)
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise r.fail("clinic.time_zone", f"names an unknown time zone {time_zone!r}") from None
+        raise r.fail(f"{path}time_zone", f"names an unknown time zone {time_zone!r}") from None
+    greeting_times = business.get("greeting_times", {})
+    return {
+        "agent_name": r.text(persona, "agent_name", "persona."),
+        "time_zone": time_zone,
+        "addresses": r.localized(business, "address", path),
+        "phone": r.text(business, "phone", path),
+        "phone_spoken": r.text(business, "phone_spoken", path),
+        "currency": r.localized(business, "currency", path),
+        "afternoon_from": r.clock(
+            greeting_times.get("afternoon_from", "12:00"), f"{path}greeting_times"
+        ),
+        "evening_from": r.clock(
+            greeting_times.get("evening_from", "19:00"), f"{path}greeting_times"
+        ),
+    }
+
+
+def read_lines(
+    r: PersonaReader, data: Mapping[str, Any], required: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """``[lines]``, every one in every language, refusing a file that lacks a required one."""
+    lines = _parse_lines(r, r.table(data, "lines", ""))
+    missing = [k for k in required if k not in lines]
+    if missing:
+        raise r.fail(f"lines.{missing[0]}", f"is missing (all missing: {', '.join(missing)})")
+    return lines
+
+
+def parse_clinic(file: PersonaFile, required: tuple[str, ...]) -> Persona:
+    """A clinic persona (María's kind) from its file, validated."""
+    r = PersonaReader(file.source)
+    data = file.data
+    base = read_base(r, data, "clinic")
+    clinic = r.table(data, "clinic", "")
 
     hours_table = r.table(clinic, "hours", "clinic.")
     hours: dict[int, tuple[tuple[time, time], ...]] = {}
@@ -163,10 +245,6 @@ def _parse(key: str, source: str, data: Mapping[str, Any], required: tuple[str, 
                 "clinic.closed_dates", f"has a bad date {value!r}; use YYYY-MM-DD"
             ) from None
 
-    greeting_times = clinic.get("greeting_times", {})
-    afternoon = r.clock(greeting_times.get("afternoon_from", "12:00"), "clinic.greeting_times")
-    evening = r.clock(greeting_times.get("evening_from", "19:00"), "clinic.greeting_times")
-
     services: dict[str, Service] = {}
     for skey, sdata in r.table(data, "services", "").items():
         path = f"services.{skey}."
@@ -192,34 +270,24 @@ def _parse(key: str, source: str, data: Mapping[str, Any], required: tuple[str, 
     if default_service not in services:
         raise r.fail("clinic.default_service", f"names no service ({', '.join(services)})")
 
-    lines = _parse_lines(r, r.table(data, "lines", ""))
-    missing = [k for k in required if k not in lines]
-    if missing:
-        raise r.fail(f"lines.{missing[0]}", f"is missing (all missing: {', '.join(missing)})")
+    lines = read_lines(r, data, required)
 
     return Persona(
-        key=key,
-        source=source,
-        agent_name=r.text(persona, "agent_name", "persona."),
+        key=file.key,
+        source=file.source,
         clinic_names=r.localized(clinic, "name", "clinic."),
-        time_zone=time_zone,
-        addresses=r.localized(clinic, "address", "clinic."),
-        phone=r.text(clinic, "phone", "clinic."),
-        phone_spoken=r.text(clinic, "phone_spoken", "clinic."),
         emergency_phone_spoken=r.text(clinic, "emergency_phone_spoken", "clinic."),
-        currency=r.localized(clinic, "currency", "clinic."),
         slot_minutes=r.integer(clinic, "slot_minutes", "clinic.", 5),
         hours=hours,
         closed_dates=frozenset(closed_dates),
         services=services,
         default_service=default_service,
-        afternoon_from=afternoon,
-        evening_from=evening,
         lines=lines,
+        **base,
     )
 
 
-def _parse_lines(r: _Reader, table: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def _parse_lines(r: PersonaReader, table: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """Every line in every language, with the same placeholders in each."""
     lines: dict[str, dict[str, str]] = {}
     for key, entry in table.items():
@@ -239,7 +307,7 @@ def _parse_lines(r: _Reader, table: Mapping[str, Any]) -> dict[str, dict[str, st
     return lines
 
 
-def _placeholders(r: _Reader, key: str, template: str) -> set[str]:
+def _placeholders(r: PersonaReader, key: str, template: str) -> set[str]:
     try:
         return {name for _, name, _, _ in string.Formatter().parse(template) if name}
     except ValueError as exc:
