@@ -1,4 +1,7 @@
-"""The LLM receptionist: a language model with the clinic's tools, speaking as the persona.
+"""The LLM agent: a language model with the persona's tools, speaking as the persona.
+
+One class serves every persona kind: María's clinic tools and prompt by default, or any other
+persona's :class:`~voxagent.agents.toolkit.Toolbox` and system prompt (Sandra the concierge).
 
 Latency decides how natural a call feels, so the agent never makes the caller wait for a
 whole answer: the greeting comes from the persona without asking the model, and the model's
@@ -34,8 +37,9 @@ from datetime import datetime
 
 from voxagent.agents.base import AgentAction, EndCall, Say, Transfer
 from voxagent.agents.persona import LANGUAGES, Persona
+from voxagent.agents.persona_base import BasePersona
 from voxagent.agents.prompt import build_system_prompt, greeting_for_call
-from voxagent.agents.tools import TOOLS, ClinicTools, Result
+from voxagent.agents.toolkit import Result, Toolbox, ToolSpec
 from voxagent.calls.info import CallInfo
 from voxagent.providers.errors import (
     ProviderAuthError,
@@ -55,6 +59,9 @@ from voxagent.providers.llm.base import (
 from voxagent.state.database import utc_now
 
 log = logging.getLogger(__name__)
+
+SystemPrompt = Callable[[str, datetime, CallInfo], str]
+"""The instructions for one call: (language, now, the call) → the system prompt."""
 
 # Spoken when the model cannot answer. A persona may word it itself with a line of this key;
 # maria.toml has none, so these defaults are used.
@@ -87,16 +94,18 @@ class _Ending:
 class LlmAgent:
     """The Agent for one call, driven by a :class:`~voxagent.providers.llm.base.Brain`.
 
-    ``brain`` may be shared by many calls; everything else here belongs to this call.
+    ``brain`` may be shared by many calls; everything else here belongs to this call. Without
+    a ``prompt``, the persona must be a clinic's and the prompt is the receptionist's.
     """
 
     def __init__(
         self,
-        persona: Persona,
-        tools: ClinicTools,
+        persona: BasePersona,
+        tools: Toolbox,
         info: CallInfo,
         brain: Brain,
         *,
+        prompt: SystemPrompt | None = None,
         now: Callable[[], datetime] = utc_now,
         max_history: int = 50,
         max_tool_rounds: int = 5,
@@ -110,6 +119,7 @@ class LlmAgent:
         self.tools = tools
         self.info = info
         self.brain = brain
+        self._prompt = prompt or _receptionist_prompt(persona)
         self.lang = info.language if info.language in LANGUAGES else "en"
         self.max_history = max_history
         self.max_tool_rounds = max_tool_rounds
@@ -119,7 +129,6 @@ class LlmAgent:
         self.fallbacks = 0
         """How many times the apology was spoken instead of a model answer."""
         self._now = now
-        self._specs = list(TOOLS.values())
         self._history: list[Message] = []
         self._last_reply: list[Message] = []  # assistant messages of the latest greeting/reply
         self._ended = False
@@ -165,7 +174,7 @@ class LlmAgent:
         prefetched = self._take_prefetch(text)
         self._history.append(Message.user(text))
         self._last_reply = []
-        system = build_system_prompt(self.persona, self.lang, self._now(), self.info)
+        system = self._prompt(self.lang, self._now(), self.info)
         tail = ""  # the last character said in this reply, to space rounds and apologies
         for _ in range(self.max_tool_rounds):
             self._trim()
@@ -266,7 +275,7 @@ class LlmAgent:
         context = [m for m in self._history if not m.empty]
         basis = _basis(context)
         context.append(Message.user(text))
-        system = build_system_prompt(self.persona, self.lang, self._now(), self.info)
+        system = self._prompt(self.lang, self._now(), self.info)
         queue: asyncio.Queue[BrainEvent | BaseException | None] = asyncio.Queue()
 
         async def pump() -> None:
@@ -374,6 +383,10 @@ class LlmAgent:
     # -- helpers ------------------------------------------------------------------------------
 
     @property
+    def _specs(self) -> list[ToolSpec]:
+        return self.tools.specs
+
+    @property
     def _call_id(self) -> str:
         return self.info.call_id
 
@@ -408,6 +421,13 @@ class LlmAgent:
             log.warning("call %s: the model is unavailable: %s", self._call_id, failure)
         else:
             log.error("call %s: the model call failed: %s", self._call_id, failure)
+
+
+def _receptionist_prompt(persona: BasePersona) -> SystemPrompt:
+    """María's prompt, for agents built without one (a clinic persona is required)."""
+    if not isinstance(persona, Persona):
+        raise TypeError(f"persona {persona.key!r} is a {persona.kind}: pass its system prompt")
+    return lambda lang, now, info: build_system_prompt(persona, lang, now, info)
 
 
 def _spaced(tail: str, text: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from voxagent.agents.persona import Persona
+from voxagent.agents.persona_base import BasePersona
 from voxagent.calls.info import CallInfo
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
@@ -21,7 +22,7 @@ LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 DAYS_LISTED = 8
 
 
-def greeting_for_call(persona: Persona, now: datetime, lang: str, info: CallInfo) -> str:
+def greeting_for_call(persona: BasePersona, now: datetime, lang: str, info: CallInfo) -> str:
     """The persona's greeting for this call: by name, and without "thank you for calling",
     when we are the ones calling."""
     return persona.greeting_for(now, lang, outbound=info.direction == "outbound", name=info.name)

@@ -4,19 +4,29 @@ The scripted receptionist calls these methods directly; an LLM agent will see :d
 (name, one-line description, JSON schema of the arguments) and call :meth:`ClinicTools.execute`.
 Either way results are plain JSON-able dicts with ``ok`` and a ``message`` (plus data), and
 failures are results too, never exceptions: a model can read "that slot is taken" and recover,
-it cannot read a traceback.
+it cannot read a traceback. Either way, too, the call's tool observer (if any) hears each run
+(see :mod:`voxagent.agents.toolkit`, which holds what every persona's tools share).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from voxagent.agents import understanding
 from voxagent.agents.persona import Persona
+from voxagent.agents.toolkit import (
+    Result,
+    ToolObserver,
+    ToolSpec,
+    check_arguments,
+    notify,
+    observed,
+)
+from voxagent.agents.toolkit import error as _error
+from voxagent.agents.toolkit import schema as _schema
 from voxagent.calls.info import CallInfo
 from voxagent.state.appointments import (
     Appointment,
@@ -30,31 +40,8 @@ from voxagent.state.database import utc_now
 
 log = logging.getLogger(__name__)
 
-Result = dict[str, Any]
-
 # How many free alternatives to offer when a requested slot cannot be had.
 ALTERNATIVES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """What a language model needs to know to call a tool."""
-
-    name: str
-    description: str
-    parameters: Mapping[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "parameters": self.parameters}
-
-
-def _schema(required: tuple[str, ...], **props: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": dict(props),
-        "required": list(required),
-        "additionalProperties": False,
-    }
 
 
 _DAY = {
@@ -128,9 +115,12 @@ class ClinicTools:
         call: CallInfo,
         *,
         now: Callable[[], datetime] = utc_now,
+        on_tool: ToolObserver | None = None,
     ) -> None:
         self.book = book
         self.call = call
+        self.on_tool = on_tool
+        """Told about every tool run (see :mod:`voxagent.agents.toolkit`)."""
         self._now = now
         self._handlers: dict[str, Callable[..., Awaitable[Result]]] = {
             "check_availability": self.check_availability,
@@ -150,33 +140,28 @@ class ClinicTools:
     def lang(self) -> str:
         return self.call.language if self.call.language in ("en", "es") else "en"
 
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return list(TOOLS.values())
+
     async def execute(self, name: str, args: Mapping[str, Any] | None = None) -> Result:
         """Run a tool by name with JSON arguments; every problem comes back as a result."""
-        spec = TOOLS.get(name)
-        if spec is None:
-            return _error(f"unknown tool {name!r}; known tools: {', '.join(TOOLS)}")
         args = dict(args or {})
-        properties = spec.parameters["properties"]
-        unknown = sorted(set(args) - set(properties))
-        if unknown:
-            return _error(f"{name}: unexpected argument(s) {', '.join(unknown)}")
-        missing = [a for a in spec.parameters["required"] if args.get(a) in (None, "")]
-        if missing:
-            return _error(f"{name}: missing argument(s) {', '.join(missing)}")
-        for key, value in args.items():
-            wanted = properties[key].get("type")
-            if wanted == "string" and not isinstance(value, str):
-                return _error(f"{name}: argument {key} must be a string")
-            if wanted == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-                return _error(f"{name}: argument {key} must be an integer")
+        refused = check_arguments(TOOLS, name, args)
+        if refused is not None:
+            notify(self.on_tool, name, args, refused)
+            return refused
         try:
             return await self._handlers[name](**args)
         except Exception as exc:  # a tool must never take the call down
             log.exception("tool %s failed", name)
-            return _error(f"{name} failed: {exc}")
+            failed = _error(f"{name} failed: {exc}")
+            notify(self.on_tool, name, args, failed)
+            return failed
 
     # -- appointments -----------------------------------------------------------------------------
 
+    @observed
     async def check_availability(self, day: str, time: str) -> Result:
         """Whether ``day``/``time`` can be booked; otherwise why, and what can."""
         start = self._when(day, time)
@@ -202,6 +187,7 @@ class ClinicTools:
             return self._unavailable(base, "taken", "that slot is already booked", alternatives)
         return {**base, "ok": True, "available": True, "message": f"{base['when']} is free"}
 
+    @observed
     async def book_appointment(self, pet_name: str, reason: str, day: str, time: str) -> Result:
         """Book, turning refusals into results with alternatives."""
         start = self._when(day, time)
@@ -245,6 +231,7 @@ class ClinicTools:
                 return appointment
         return None
 
+    @observed
     async def find_appointments(self, pet_name: str, day: str | None = None) -> Result:
         """Upcoming appointments of the pet that this caller may see."""
         matches = await self._matching(pet_name, day)
@@ -258,6 +245,7 @@ class ClinicTools:
             ),
         }
 
+    @observed
     async def cancel_appointment(
         self, pet_name: str, day: str | None = None, appointment_id: int | None = None
     ) -> Result:
@@ -278,6 +266,7 @@ class ClinicTools:
 
     # -- information and call control ---------------------------------------------------------
 
+    @observed
     async def clinic_info(self, topic: str, service: str | None = None) -> Result:
         """Hours, address, prices or the emergency policy, in the call's language."""
         persona, lang = self.persona, self.lang
@@ -305,6 +294,7 @@ class ClinicTools:
             return {"ok": True, "topic": "emergencies", "message": persona.line("emergency", lang)}
         return _error(f"unknown topic {topic!r}; use hours, address, prices or emergencies")
 
+    @observed
     async def transfer_to_human(self) -> Result:
         return {
             "ok": True,
@@ -313,6 +303,7 @@ class ClinicTools:
             "message": self.persona.line("transfer", self.lang),
         }
 
+    @observed
     async def end_call(self) -> Result:
         return {
             "ok": True,
@@ -407,7 +398,3 @@ def parse_time_argument(value: str, lang: str = "en") -> time | None:
     except ValueError:
         spoken = understanding.parse_time(value, lang, expecting=True)
         return spoken.resolve() if spoken else None
-
-
-def _error(message: str) -> Result:
-    return {"ok": False, "error": message, "message": message}
