@@ -1,4 +1,5 @@
-"""The SQL database (SQLite or PostgreSQL) behind appointments and call records.
+"""The SQL database (SQLite or PostgreSQL) behind appointments, apartment reservations and call
+records.
 
 One :class:`Database` per process wraps an async SQLAlchemy engine. The same tables work on
 both back-ends: datetimes are stored as UTC (SQLite has no time zones, so they are stored naive
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Connection,
+    Date,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -108,6 +111,59 @@ class AppointmentRow(Base):
             sqlite_where=text("status = 'booked'"),
             postgresql_where=text("status = 'booked'"),
         ),
+    )
+
+
+class ApartmentRow(Base):
+    """A tourist apartment the concierge rents out (seeded from her persona on first use)."""
+
+    __tablename__ = "apartments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    neighbourhood: Mapped[str] = mapped_column(String(200), default="")
+    bedrooms: Mapped[int] = mapped_column(Integer, default=1)
+    max_guests: Mapped[int] = mapped_column(Integer)
+    price_per_night: Mapped[int] = mapped_column(Integer)
+    """Whole euros (the currency of the persona's business)."""
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    description_es: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    __table_args__ = (
+        CheckConstraint("max_guests >= 1", name="ck_apartments_guests"),
+        CheckConstraint("price_per_night >= 0", name="ck_apartments_price"),
+    )
+
+
+class ReservationRow(Base):
+    """A stay in an apartment, nights from ``check_in`` up to (not including) ``check_out``.
+
+    Cancelled rows stay, for the record; only booked ones hold the nights. Overlaps are
+    refused by :mod:`voxagent.state.apartments`, which books under a lock on the apartment.
+    """
+
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    apartment_id: Mapped[int] = mapped_column(ForeignKey("apartments.id"))
+    guest_name: Mapped[str] = mapped_column(String(200))
+    guest_phone: Mapped[str] = mapped_column(String(128), default="", index=True)
+    """The caller's number, or the browser user's id."""
+    check_in: Mapped[date] = mapped_column(Date)
+    check_out: Mapped[date] = mapped_column(Date)
+    guests: Mapped[int] = mapped_column(Integer)
+    total_price: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="booked")
+    call_id: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('booked', 'cancelled')", name="ck_reservations_status"),
+        CheckConstraint("check_out > check_in", name="ck_reservations_span"),
+        CheckConstraint("guests >= 1", name="ck_reservations_guests"),
+        Index("ix_reservations_apartment_dates", "apartment_id", "check_in", "check_out"),
     )
 
 
