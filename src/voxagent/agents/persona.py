@@ -44,6 +44,7 @@ __all__ = [
     "load_persona",
     "parse_clinic",
     "read_base",
+    "read_lines",
     "read_persona_file",
 ]
 
@@ -111,7 +112,8 @@ def load_persona(name_or_path: str, *, required_lines: Iterable[str] = CORE_LINE
     """Load a packaged clinic persona by name ("maria") or any clinic persona file by path.
 
     Raises :class:`PersonaError` naming the file and the key when something is missing, or
-    when the file is of another kind (load those with :func:`voxagent.agents.kinds.load`).
+    when the file is of another kind (:func:`voxagent.agents.kinds.load_any_persona` loads
+    those).
     """
     file = read_persona_file(name_or_path)
     if file.kind != CLINIC:

@@ -14,9 +14,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from voxagent.agents.base import Agent
-from voxagent.agents.persona import Persona, load_persona
-from voxagent.agents.scripted import ScriptedReceptionist
-from voxagent.agents.tools import ClinicTools
+from voxagent.agents.kinds import AgentOptions, Desk, open_desk
+from voxagent.agents.persona_base import BasePersona
+from voxagent.agents.toolkit import ToolObserver
 from voxagent.audio.format import AudioFormat
 from voxagent.audio.vad import load_vad
 from voxagent.calls.info import CallInfo
@@ -33,7 +33,6 @@ from voxagent.providers.stt.base import SpeechToText
 from voxagent.providers.tts.base import TextToSpeech
 from voxagent.providers.tts.piper import PiperVoiceSynthesizer
 from voxagent.settings import OFFLINE_AGENT, Settings
-from voxagent.state.appointments import AppointmentBook
 from voxagent.state.database import Database
 
 __all__ = ["CallFactory"]
@@ -50,8 +49,7 @@ class CallFactory:
         self.brains: list[Brain] = []
         self._piper: PiperVoiceSynthesizer | None = None
         self._voices: dict[tuple[str, AudioFormat], TextToSpeech] = {}
-        self._personas: dict[str, Persona] = {}
-        self._books: dict[str, AppointmentBook] = {}
+        self._desks: dict[str, Desk] = {}
         self._vad_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
         s = settings
         self.config = EngineConfig(
@@ -102,13 +100,16 @@ class CallFactory:
         }
 
     # ------------------------------------------------------------ one call
-    def persona(self, name: str) -> Persona:
-        """A persona by name, loaded (and validated) once."""
-        persona = self._personas.get(name)
-        if persona is None:
-            persona = self._personas[name] = load_persona(name)
-            self._books[name] = AppointmentBook(self.db, persona)
-        return persona
+    def persona(self, name: str) -> BasePersona:
+        """A persona by name, of any kind, loaded (and validated) once."""
+        return self._desk(name).persona
+
+    def _desk(self, name: str) -> Desk:
+        """The persona with what its calls share (its book in the database), opened once."""
+        desk = self._desks.get(name)
+        if desk is None:
+            desk = self._desks[name] = open_desk(name, self.db)
+        return desk
 
     def lines(self, info: CallInfo) -> EngineLines:
         persona = self.persona(info.persona)
@@ -121,29 +122,26 @@ class CallFactory:
             transfer_to=persona.phone or None,
         )
 
-    def agent(self, info: CallInfo) -> Agent:
-        persona = self.persona(info.persona)
-        book = self._books[info.persona]
-        scripted = ScriptedReceptionist(persona, ClinicTools(book, info), info)
-        if not self.brains:
-            return scripted
-        from voxagent.agents.backup import AgentWithBackup
-        from voxagent.agents.llm import LlmAgent
-        from voxagent.providers.llm.fallback import FallbackBrain
+    def agent(self, info: CallInfo, on_tool: ToolObserver | None = None) -> Agent:
+        """This call's agent, for its persona's kind: scripted, or an LLM agent (with the
+        scripted one behind it when ``LLM_PROVIDER`` ends with ``scripted``). ``on_tool``
+        hears every tool the agent runs."""
+        desk = self._desk(info.persona)
+        brain: Brain | None = None
+        if self.brains:
+            from voxagent.providers.llm.fallback import FallbackBrain
 
-        brain = FallbackBrain(
-            ProviderChain("llm", self.brains, call_id=info.call_id, on_switch=self.on_switch)
-        )
-        agent = LlmAgent(
-            persona,
-            ClinicTools(book, info),
-            info,
-            brain,
+            brain = FallbackBrain(
+                ProviderChain("llm", self.brains, call_id=info.call_id, on_switch=self.on_switch)
+            )
+        options = AgentOptions(
+            brain=brain,
+            backup=OFFLINE_AGENT in self.settings.llm_chain,
             max_history=self.settings.max_history_messages,
+            on_tool=on_tool,
+            on_switch=self.on_switch,
         )
-        if OFFLINE_AGENT in self.settings.llm_chain:
-            return AgentWithBackup(agent, scripted, on_switch=self.on_switch)
-        return agent
+        return desk.agent(info, options)
 
     def recognizer(self, info: CallInfo) -> FallbackRecognizer:
         """This call's walk through the recognizer chain; one that cannot understand the
@@ -171,10 +169,18 @@ class CallFactory:
             ProviderChain("tts", voices, call_id=info.call_id, on_switch=self.on_switch), fmt
         )
 
-    def parts(self, info: CallInfo, fmt: AudioFormat, *, agent: Agent | None = None) -> CallParts:
-        """Everything the engine needs for one call on a line speaking ``fmt``."""
+    def parts(
+        self,
+        info: CallInfo,
+        fmt: AudioFormat,
+        *,
+        agent: Agent | None = None,
+        on_tool: ToolObserver | None = None,
+    ) -> CallParts:
+        """Everything the engine needs for one call on a line speaking ``fmt`` (``on_tool``:
+        see :meth:`agent`)."""
         return CallParts(
-            agent=agent or self.agent(info),
+            agent=agent or self.agent(info, on_tool=on_tool),
             recognizer=self.recognizer(info),
             voice=self.voice(info, fmt),
             vad=load_vad(self.settings.vad_engine, fmt.sample_rate),
