@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import socketio
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from voxagent import __version__
+from voxagent.channels.browser import routes as browser_routes
 from voxagent.channels.telnyx import outbound as telnyx_outbound
 from voxagent.channels.telnyx import routes as telnyx_routes
 from voxagent.security.http import BodyLimit, SecurityHeaders
@@ -41,6 +44,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.access = the_services.access
     app.state.calls = the_services.calls
     app.state.telnyx = the_services.telnyx
+    app.state.browser = the_services.browser
     app.state.media_store = the_services.storage
 
     @app.get("/", summary="Service information and links")
@@ -58,6 +62,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 "stats": "/api/sessions/stats",
                 "webhook": "/webhook/telnyx",
                 "media": "/media/{key}",
+                "console": "/console",
+                "browser_token": "/api/sandra/token",
+                "socketio": "/socket.io (namespace /sandra)",
                 "docs": "/docs",
                 "openapi": "/openapi.json",
             },
@@ -83,6 +90,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(telnyx_outbound.router)
     app.include_router(telnyx_routes.router)
     app.include_router(media_routes.router)
+    app.include_router(browser_routes.router)
+    app.include_router(browser_routes.pages)
+    app.mount("/static", StaticFiles(directory=str(browser_routes.STATIC_DIR)), name="static")
     if settings.cors_origins.strip():
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         app.add_middleware(
@@ -94,3 +104,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def create_asgi(app: FastAPI) -> socketio.ASGIApp:
+    """The app with the browser's Socket.IO server in front at ``/socket.io`` (everything else,
+    lifespan included, goes on to the FastAPI app)."""
+    services: Services = app.state.services
+    return socketio.ASGIApp(services.browser.sio, other_asgi_app=app, socketio_path="socket.io")

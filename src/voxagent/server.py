@@ -14,7 +14,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from voxagent.app import create_app
+from voxagent.app import create_app, create_asgi
 from voxagent.services import Services
 from voxagent.settings import Settings
 
@@ -54,7 +54,7 @@ class DrainingServer(uvicorn.Server):
 def build_server(settings: Settings, host: str, port: int) -> tuple[DrainingServer, FastAPI]:
     app = create_app(settings)
     config = uvicorn.Config(
-        app,
+        create_asgi(app),
         host=host,
         port=port,
         loop="uvloop",

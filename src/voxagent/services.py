@@ -20,6 +20,7 @@ from voxagent.calls.info import CallInfo
 from voxagent.calls.lifecycle import CallLifecycle
 from voxagent.calls.records import RecordKeeper
 from voxagent.calls.sessions import MemorySessionStore, Session
+from voxagent.channels.browser.service import BrowserService
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.security.access import Access
@@ -73,6 +74,7 @@ class Services:
             calls_per_minute=settings.calls_per_minute,
         )
         self.telnyx = TelnyxService(settings, self.calls, self.stats, guard)
+        self.browser = BrowserService(settings, self.calls)
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -138,6 +140,7 @@ class Services:
             log.info("MEDIA_URL_SECRET is not set: media URLs are signed with a per-process key")
 
     async def stop(self) -> None:
+        await self.browser.close()
         if self.telnyx.controller is not None:
             await self.telnyx.controller.close()
         await self.calls.stop()

@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     """Browser origins allowed to call the API (comma-separated); empty: CORS off."""
 
+    # Browser sessions
+    jwt_secret: str = ""
+    """Signs browser session tokens (HS256); empty means a random secret per process."""
+    jwt_ttl_seconds: int = Field(900, ge=30, le=86400)
+    tokens_per_minute_per_ip: int = Field(30, ge=0, le=100_000)
+    browser_persona: str = "sandra"
+    """The persona a browser session gets unless it asks for another."""
+    browser_echo_margin_db: float = Field(6.0, ge=0, le=40)
+    """While the agent speaks over a Socket.IO session (no echo cancellation on that path),
+    the user must be this much louder than the agent's own audio to be heard."""
+    session_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
+    """How long a dropped browser session can be resumed."""
+
     # Telnyx
     telnyx_api_key: str = ""
     telnyx_connection_id: str = ""
@@ -185,6 +198,7 @@ class Settings(BaseSettings):
             "cartesia_api_key",
             "aws_secret_access_key",
             "media_url_secret",
+            "jwt_secret",
         )
         values: list[str] = []
         for name in names:

@@ -28,6 +28,10 @@ PCM_8K = AudioFormat(Encoding.PCM16, RATE)
 
 class FakeChannel:
     audio_format = PCM_8K
+    echo_margin_db: float | None = None
+
+    def played_bytes(self) -> int | None:
+        return None
 
     def __init__(self) -> None:
         self.frames: list[tuple[float, np.ndarray]] = []

@@ -46,6 +46,11 @@ OPEN_ROUTES = {
     ("GET", "/docs"): "the API's documentation page",
     ("GET", "/docs/oauth2-redirect"): "part of the documentation page",
     ("GET", "/redoc"): "the API's documentation page",
+    ("GET", "/console"): "the browser console page (it asks for a key when keys are set)",
+    ("GET", "/test-socket.html"): "the same page, by the seed's name",
+    ("MOUNT", "/static"): "the console's scripts and styles",
+    ("GET", "/api/socket-server/health"): "liveness of browser sessions; details only with a key",
+    ("SOCKETIO", "/socket.io"): "each connection presents a token minted with an API key",
 }
 OPEN_ROUTES |= {("HEAD", path): "the same" for method, path in list(OPEN_ROUTES) if method == "GET"}
 
@@ -137,7 +142,17 @@ async def stats(client: httpx.AsyncClient, stack: Stack) -> httpx.Response:
     return await client.get("/api/sessions/stats")
 
 
+async def browser_token(client: httpx.AsyncClient, stack: Stack) -> httpx.Response:
+    return await client.post("/api/sandra/token", json={"user_id": "guest-1"})
+
+
+async def socket_metrics(client: httpx.AsyncClient, stack: Stack) -> httpx.Response:
+    return await client.get("/api/socket-server/metrics")
+
+
 PROTECTED: dict[tuple[str, str], Request] = {
+    ("POST", "/api/sandra/token"): browser_token,
+    ("GET", "/api/socket-server/metrics"): socket_metrics,
     ("POST", "/api/call/initiate"): initiate,
     ("POST", "/api/call/batch"): batch,
     ("GET", "/api/call/batch/{batch_id}"): batch_status,
@@ -154,6 +169,9 @@ def app_routes(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
         if included is not None:  # FastAPI includes routers lazily
             found |= app_routes(included.routes, prefix + route.include_context.prefix)
             continue
+        if type(route).__name__ == "Mount":
+            found.add(("MOUNT", prefix + route.path))
+            continue
         for method in getattr(route, "methods", None) or {"WEBSOCKET"}:
             found.add((method, prefix + route.path))
     return found
@@ -161,7 +179,7 @@ def app_routes(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
 
 async def test_every_route_is_protected_or_on_the_open_list(stack: Stack) -> None:
     app = create_app(stack.services.settings, stack.services)
-    served = app_routes(app.routes)
+    served = app_routes(app.routes) | {("SOCKETIO", "/socket.io")}  # in front of the app
     assert ("POST", "/api/call/initiate") in served and ("GET", "/health") in served
     undecided = served - set(PROTECTED) - set(OPEN_ROUTES)
     assert not undecided, f"routes with no access decision: {sorted(undecided)}"

@@ -165,9 +165,11 @@ class GatedVad:
         self._pending = data[cut:].copy()
         return [data[i * self.window_samples : (i + 1) * self.window_samples] for i in range(n)]
 
-    def is_quiet(self, window: np.ndarray) -> bool:
-        """Too quiet to be speech: the model need not be asked (cheap, fine on the event loop)."""
-        return rms_dbfs(window) < self.floor_dbfs
+    def is_quiet(self, window: np.ndarray, floor_dbfs: float | None = None) -> bool:
+        """Too quiet to be speech: the model need not be asked (cheap, fine on the event loop).
+        ``floor_dbfs`` raises the floor for this window (the agent's own echo, say)."""
+        floor = self.floor_dbfs if floor_dbfs is None else max(self.floor_dbfs, floor_dbfs)
+        return rms_dbfs(window) < floor
 
     def model_probability(self, window: np.ndarray) -> float:
         """Ask the model; CPU work, so callers run it in a worker thread."""

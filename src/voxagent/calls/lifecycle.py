@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from voxagent.calls.conversation import Conversation
@@ -20,8 +20,10 @@ from voxagent.calls.factory import CallFactory
 from voxagent.calls.info import CallInfo
 from voxagent.calls.records import RecordKeeper
 from voxagent.calls.sessions import SessionStatus, SessionStore
-from voxagent.conversation.call import Call, TranscriptCallback
+from voxagent.conversation.call import Call
 from voxagent.conversation.channel import Channel
+from voxagent.conversation.history import Message
+from voxagent.conversation.observer import CallObserver
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.telemetry.stats import ServerStats
 
@@ -70,14 +72,23 @@ class CallLifecycle:
         info: CallInfo,
         channel: Channel,
         *,
-        on_transcript: TranscriptCallback | None = None,
+        observer: CallObserver | None = None,
+        history: Iterable[Message] = (),
     ) -> Call:
-        """Start a conversation on ``channel``: greet, listen, and record it from now on."""
+        """Start a conversation on ``channel``: greet, listen, and record it from now on.
+        With ``history`` (a conversation resumed after a reconnect) there is no greeting."""
         info = await self._with_session(info)
         parts = self.factory.parts(info, channel.audio_format)
-        call = Call(info, channel, parts, on_turn=self.on_turn, on_transcript=on_transcript)
+        call = Call(info, channel, parts, on_turn=self.on_turn, observer=observer)
+        resumed = False
+        for message in history:
+            resumed = True
+            if message.role == "user":
+                call.history.add_user(message.text)
+            else:
+                call.history.add_assistant(message.text, interrupted=message.interrupted)
         self._register(call)
-        call.start()
+        call.start(greet=not resumed)
         await self.records.save(call, self._started[call.call_id])
         return call
 

@@ -36,6 +36,7 @@ from voxagent.conversation.channel import Channel
 from voxagent.conversation.counters import CallCounters
 from voxagent.conversation.history import History
 from voxagent.conversation.listener import FinishedSpeech, Listener
+from voxagent.conversation.observer import CallObserver, NoObserver
 from voxagent.conversation.parts import CallParts
 from voxagent.conversation.sentences import SentenceSplitter
 from voxagent.conversation.speaker import CallAction, Segment, Speaker, TurnDone
@@ -58,8 +59,6 @@ class CallState(StrEnum):
 
 
 TurnCallback = Callable[["Call", TurnTimeline], Awaitable[None]]
-TranscriptCallback = Callable[[str, str, bool], None]
-"""``on_transcript(role, text, final)``: what was said, as it is known."""
 
 
 class Call:
@@ -70,7 +69,7 @@ class Call:
         parts: CallParts,
         *,
         on_turn: TurnCallback | None = None,
-        on_transcript: TranscriptCallback | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.info = info
         self.call_id = info.call_id
@@ -88,7 +87,8 @@ class Call:
         self.outcome = "in_progress"
         self.last_interim = ""
         self._on_turn = on_turn
-        self._on_transcript = on_transcript
+        self.observer: CallObserver = observer or NoObserver()
+        self._shown_state = ""
         fmt = channel.audio_format
         vad = GatedVad(parts.vad)
         self.listener = Listener(
@@ -107,6 +107,7 @@ class Call:
             on_speech_started=self._speech_started,
             on_speech_stopped=self._speech_stopped,
             on_voice=self._voice_heard,
+            echo_floor=self._echo_floor if channel.echo_margin_db is not None else None,
         )
         self.speaker = Speaker(
             channel,
@@ -151,15 +152,27 @@ class Call:
         """The agent is thinking, sending, or its last audio is still playing out."""
         return self._responding or self.speaker.busy
 
+    def _state_may_have_changed(self) -> None:
+        state = self.state.value
+        if state != self._shown_state:
+            self._shown_state = state
+            self.observer.state_changed(state)
+
+    def _echo_floor(self) -> float | None:
+        return self.speaker.echo_floor()
+
     # ------------------------------------------------------- channel → call
-    def start(self) -> None:
-        """Begin: greet the caller and start listening."""
+    def start(self, *, greet: bool = True) -> None:
+        """Begin: greet the caller (unless this resumes a conversation) and listen."""
         self.speaker.start()
         self._tasks = [
             asyncio.create_task(self.listener.run(), name=f"listen-{self.call_id}"),
             asyncio.create_task(self._watchdog(), name=f"watchdog-{self.call_id}"),
         ]
-        self._start_response(self.agent.greeting(), self._new_turn("greeting"))
+        if greet:
+            self._start_response(self.agent.greeting(), self._new_turn("greeting"))
+        else:
+            self._state_may_have_changed()
 
     def push_audio(self, frame: bytes) -> None:
         """Caller audio in the channel's format. Never blocks; drops if hopelessly behind."""
@@ -173,6 +186,21 @@ class Call:
     def mark_played(self, name: str) -> None:
         """The far end has played everything up to mark ``name``."""
         self.speaker.mark_played(name)
+
+    def hear_text(self, text: str) -> None:
+        """The caller typed instead of speaking: a final transcript, as if heard."""
+        text = text.strip()
+        if text and not self._ended.is_set():
+            self._spawn(self._take_turn(text, None), f"text-{self.call_id}")
+
+    async def interrupt(self, reason: str) -> bool:
+        """The far end says the caller talked over the agent (a page's own VAD): stop now.
+        False when the agent was not speaking (nothing to stop)."""
+        if self._ended.is_set() or not self._agent_has_floor():
+            return False
+        self.counters.barge_ins += 1
+        await self._interrupt(reason=reason)
+        return True
 
     def say_and_end(self, line: str, outcome: str) -> None:
         """Cut in with ``line``, then end the call (a server shutting down says goodbye)."""
@@ -196,6 +224,7 @@ class Call:
         if self.outcome == "in_progress":
             self.outcome = outcome
         self._cancel_timers()
+        self._state_may_have_changed()
         current = asyncio.current_task()
         for task in [*self._tasks, *self._background, self._respond_task]:
             if task is not None and task is not current and not task.done():
@@ -220,12 +249,13 @@ class Call:
         self.last_interim = ""
         self._silent_prompts = 0
         self._disarm_no_input()
+        self._state_may_have_changed()
 
     def _interim(self, text: str) -> None:
         changed = text != self.last_interim
         self.last_interim = text
-        if self._on_transcript is not None:
-            self._on_transcript("user", text, False)
+        if changed and text:
+            self.observer.user_text(text, final=False, turn=None)
         if changed and text and self.config.speculative and self.agent.can_prefetch:
             if self._speculation is not None:
                 self._speculation.cancel()
@@ -247,6 +277,7 @@ class Call:
             self._speculation.cancel()
             self._speculation = None
         self._spawn(self._complete_turn(speech), f"stt-{self.call_id}")
+        self._state_may_have_changed()
 
     async def _complete_turn(self, speech: FinishedSpeech) -> None:
         try:
@@ -261,15 +292,22 @@ class Call:
         if not text:
             self._no_words(speech)
             return
+        await self._take_turn(text, speech)
+
+    async def _take_turn(self, text: str, speech: FinishedSpeech | None) -> None:
+        """Answer ``text``: from the recognizer (``speech``), or typed."""
         turn = self._new_turn("reply")
-        turn.speech_end = speech.speech_end
-        turn.end_of_turn = speech.end_of_turn
+        if speech is not None:
+            turn.speech_end = speech.speech_end
+            turn.end_of_turn = speech.end_of_turn
+            turn.providers["stt"] = speech.stream.provider_name
+        else:
+            turn.speech_end = turn.end_of_turn = time.monotonic()
+            turn.providers["stt"] = "typed"
         turn.mark("stt_final")
-        turn.providers["stt"] = speech.stream.provider_name
         turn.user_text = text
         self.history.add_user(text)
-        if self._on_transcript is not None:
-            self._on_transcript("user", text, True)
+        self.observer.user_text(text, final=True, turn=turn.index)
         if self._agent_has_floor():
             await self._interrupt(reason="new turn")
         self._start_response(self.agent.reply(text), turn)
@@ -341,6 +379,7 @@ class Call:
         self._respond_task = asyncio.create_task(
             self._respond(actions, turn), name=f"respond-{self.call_id}"
         )
+        self._state_may_have_changed()
 
     async def _respond(
         self, actions: AsyncGenerator[AgentAction, None], turn: TurnTimeline
@@ -360,6 +399,7 @@ class Call:
                                 turn.speculative = self.agent.last_reply_speculative
                                 turn.providers["llm"] = self.agent.provider_name
                             turn.mark("agent_first_text")
+                            self.observer.agent_text(text, turn.index)
                             for sentence in splitter.feed(text):
                                 sentences.put_nowait(sentence)
                         case EndCall() | Transfer():
@@ -421,8 +461,7 @@ class Call:
     # ------------------------------------------------------------------ send
     def _first_audio(self, segment: Segment) -> None:
         segment.turn.mark("first_audio_sent")
-        if self._on_transcript is not None:
-            self._on_transcript("assistant", segment.text, True)
+        self._state_may_have_changed()
 
     async def _turn_done(self, turn: TurnTimeline, spoken: str) -> None:
         turn.agent_text = spoken
@@ -431,6 +470,7 @@ class Call:
         await self._report(turn)
         if self.speaker.outbox.empty() and not self._responding:
             self._arm_no_input()
+        self._state_may_have_changed()
 
     async def _perform(self, action: EndCall | Transfer) -> None:
         match action:
@@ -465,12 +505,15 @@ class Call:
         self.history.add_assistant(cut.heard, interrupted=True)
         self.agent.interrupted(cut.heard)
         log.info("call %s: interrupted (%s); caller heard %r", self.call_id, reason, cut.heard)
+        self.observer.interrupted(turn, cut.heard, reason)
+        self._state_may_have_changed()
         await self._report(turn)
 
     # ------------------------------------------------------------- telemetry
     async def _report(self, turn: TurnTimeline) -> None:
         record = turn.as_record()
         turn_log.info(json.dumps({"event": "turn", "call_id": self.call_id, **record}))
+        self.observer.turn_finished(turn)
         if self._on_turn is not None:
             try:
                 await self._on_turn(self, turn)

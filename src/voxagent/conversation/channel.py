@@ -18,6 +18,17 @@ class Channel(Protocol):
         """The line's own format, in both directions."""
         ...
 
+    @property
+    def echo_margin_db(self) -> float | None:
+        """How much louder than the agent's own audio the caller must be, while the agent
+        speaks, to count as speech; None for a line with echo cancellation (a phone)."""
+        ...
+
+    def played_bytes(self) -> int | None:
+        """How much of the agent's audio the far end reports it has played (bytes since the
+        call began), or None when it cannot tell (the engine then goes by the clock)."""
+        ...
+
     async def send_audio(self, frame: bytes) -> None:
         """Send one frame (20 ms, in :attr:`audio_format`) to the caller."""
         ...

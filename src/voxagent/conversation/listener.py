@@ -57,6 +57,7 @@ class Listener:
         on_speech_started: Callable[[], None],
         on_speech_stopped: Callable[[FinishedSpeech], None],
         on_voice: Callable[[float], Awaitable[None]],
+        echo_floor: Callable[[], float | None] | None = None,
     ) -> None:
         """``on_voice(run_ms)`` is awaited after every window while the caller's voice runs
         on (the call decides whether that much speech is a barge-in)."""
@@ -69,6 +70,8 @@ class Listener:
         self._on_speech_started = on_speech_started
         self._on_speech_stopped = on_speech_stopped
         self._on_voice = on_voice
+        self._echo_floor = echo_floor
+        """The level (dBFS) below which sound is the agent's own echo, while it speaks."""
         self._inbound: asyncio.Queue[bytes] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
         self._pre_roll: deque[bytes] = deque(
             maxlen=max(1, (PRE_ROLL_MS + min_speech_ms) // FRAME_MS + 2)
@@ -103,8 +106,9 @@ class Listener:
             self._pre_roll.append(frame)
             if self.stream is not None:
                 self._feed(frame)
+            floor = self._echo_floor() if self._echo_floor is not None else None
             for window in vad.windows(self.format.decode(frame)):
-                if vad.is_quiet(window):
+                if vad.is_quiet(window, floor):
                     probability = 0.0
                 else:
                     probability = await loop.run_in_executor(

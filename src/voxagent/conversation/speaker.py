@@ -14,18 +14,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from voxagent.agents.base import EndCall, Transfer
 from voxagent.audio.format import AudioFormat
+from voxagent.audio.levels import rms_dbfs
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.recorder import CallRecorder
 from voxagent.conversation.timeline import TurnTimeline
 
-__all__ = ["CallAction", "OutboxItem", "Segment", "Speaker", "TurnDone", "heard_prefix"]
+__all__ = [
+    "CallAction",
+    "OutboxItem",
+    "Segment",
+    "Speaker",
+    "TurnDone",
+    "heard_prefix",
+    "reported_prefix",
+]
 
 FRAME_MS = 20
+ECHO_TAIL_S = 0.5
+"""How long the agent's audio can still come back through the caller's microphone after it
+played (the page's playback buffer plus the room)."""
 MARK_WAIT_S = 2.0
 """How long past the play clock a call action waits for marks a peer may never echo."""
 
@@ -42,6 +55,10 @@ class Segment:
     mark: str = ""
     play_start: float = 0.0
     duration: float = 0.0
+    sent_from: int = 0
+    """Bytes of agent audio the channel had been sent before this sentence began."""
+    sent: int = 0
+    """Bytes of this sentence sent so far."""
     grew: asyncio.Event = field(default_factory=asyncio.Event)
 
     def extend(self, data: bytes) -> None:
@@ -109,6 +126,11 @@ class Speaker:
         self._mark_ids = itertools.count(1)
         self.play_clock = 0.0
         """Loop time at which the caller will have heard everything sent so far."""
+        self.sent_bytes = 0
+        """All agent audio sent to the channel so far (what ``played_bytes`` is counted in)."""
+        self._echo_margin = channel.echo_margin_db
+        self._levels: deque[tuple[float, float]] = deque()
+        """(when it plays, its level in dBFS) of recent frames, for the echo floor."""
         self._task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- control
@@ -132,6 +154,18 @@ class Speaker:
             or asyncio.get_running_loop().time() < self.play_clock
         )
 
+    def echo_floor(self) -> float | None:
+        """While the agent's audio plays, the level the caller must beat to be heard over its
+        echo (the loudest recent frame plus the channel's margin); None when nothing plays or
+        the line cancels echo itself."""
+        if self._echo_margin is None or not self._levels:
+            return None
+        now = asyncio.get_running_loop().time()
+        while self._levels and self._levels[0][0] < now - ECHO_TAIL_S:
+            self._levels.popleft()
+        audible = [level for at, level in self._levels if at <= now + FRAME_MS / 1000]
+        return max(audible) + self._echo_margin if audible else None
+
     async def interrupt(self) -> Interrupted:
         """Stop now: cancel the sender, drop the queue, restart clean. Returns what was heard."""
         now = asyncio.get_running_loop().time()
@@ -147,15 +181,21 @@ class Speaker:
         self.play_clock = now
         self._unacked.clear()
 
+        self._levels.clear()
         turn = playing.turn if playing is not None else None
-        heard = [s.text for s in self._played]
         if turn is None and self._played:
             turn = self._played[-1].turn
-        if playing is not None:
-            heard.append(heard_prefix(playing, now))
         for item in pending:
             if turn is None and not isinstance(item, CallAction):
                 turn = item.turn
+        segments = [*self._played, *([playing] if playing is not None else [])]
+        played = self.channel.played_bytes()
+        if played is None:  # go by the clock
+            heard = [s.text for s in self._played]
+            if playing is not None:
+                heard.append(heard_prefix(playing, now))
+        else:  # go by what the far end reports it played
+            heard = [reported_prefix(s, played) for s in segments]
         self._played = []
         return Interrupted(turn, " ".join(t for t in heard if t))
 
@@ -202,7 +242,14 @@ class Speaker:
             frame = bytes(audio[i * size : (i + 1) * size])
             if len(frame) < size:
                 frame += self._silence[len(frame) :]
+            if i == 0:
+                segment.sent_from = self.sent_bytes
+            if self._echo_margin is not None:
+                due = segment.play_start + i * seconds
+                self._levels.append((due, rms_dbfs(self.format.decode(frame))))
             await self.channel.send_audio(frame)
+            self.sent_bytes += size
+            segment.sent += size
             if self._recorder is not None:
                 self._recorder.agent(frame)
             if i == 0:
@@ -234,6 +281,15 @@ class Speaker:
             if not self._unacked and loop.time() >= self.play_clock - 0.05:
                 return
             await asyncio.sleep(0.02)
+
+
+def reported_prefix(segment: Segment, played: int) -> str:
+    """The words of a sentence the far end reports it played, by the share of its bytes."""
+    if segment.sent <= 0 or played <= segment.sent_from:
+        return ""
+    fraction = min(1.0, (played - segment.sent_from) / segment.sent)
+    words = segment.text.split()
+    return " ".join(words[: int(len(words) * fraction)])
 
 
 def heard_prefix(segment: Segment, now: float) -> str:

@@ -41,6 +41,9 @@ MALFORMED_LOG_EVERY = 50
 class TelnyxMediaChannel:
     """Speaks our side of the stream: media in the call's codec, marks, clear."""
 
+    echo_margin_db = None
+    """The phone network cancels echo: no gate on the caller while the agent speaks."""
+
     def __init__(
         self,
         ws: WebSocket,
@@ -65,6 +68,10 @@ class TelnyxMediaChannel:
             await self._ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
+
+    def played_bytes(self) -> None:
+        """Telnyx reports played audio by marks only; the engine goes by its clock."""
+        return None
 
     async def send_audio(self, frame: bytes) -> None:
         self.frames_sent += 1

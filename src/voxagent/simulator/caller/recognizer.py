@@ -10,6 +10,8 @@ import struct
 import sys
 from collections.abc import AsyncIterator
 
+import numpy as np
+
 from voxagent.audio.g711 import G711Codec, codec_for
 from voxagent.audio.resample import resample
 from voxagent.simulator.caller.playout import LINE_RATE
@@ -22,7 +24,7 @@ ASR_RATE = 16000  # PocketSphinx's US English model
 _RECOGNIZER_ENTRY = (
     "from voxagent.simulator.caller.recognizer import _recognizer_main; _recognizer_main()"
 )
-_HEADER = struct.Struct(">cI")  # codec letter (b"U"/b"A"), payload length
+_HEADER = struct.Struct(">cI")  # b"U" μ-law / b"A" A-law at 8 kHz, b"P" PCM16 at 16 kHz; length
 RECOGNIZE_TIMEOUT_S = 60.0
 
 
@@ -46,8 +48,11 @@ def _recognizer_main() -> None:
         payload = source.read(size)
         text = ""
         if payload:
-            codec = codec_for("PCMA" if letter == b"A" else "PCMU")
-            pcm = resample(codec.decode(payload), LINE_RATE, ASR_RATE)
+            if letter == b"P":
+                pcm = np.frombuffer(payload[: len(payload) // 2 * 2], dtype="<i2").astype(np.int16)
+            else:
+                codec = codec_for("PCMA" if letter == b"A" else "PCMU")
+                pcm = resample(codec.decode(payload), LINE_RATE, ASR_RATE)
             decoder.start_utt()
             decoder.process_raw(pcm.tobytes(), False, True)
             decoder.end_utt()
@@ -94,6 +99,11 @@ class _Recognizer:
     async def recognize(self, codec: G711Codec, payload: bytes) -> str:
         async with self._lock:
             return await self._request(b"A" if codec.name == "PCMA" else b"U", payload)
+
+    async def recognize_pcm16k(self, payload: bytes) -> str:
+        """16-bit PCM at 16 kHz (what a browser session plays)."""
+        async with self._lock:
+            return await self._request(b"P", payload)
 
     async def _request(self, letter: bytes, payload: bytes) -> str:
         proc = self._proc

@@ -1,0 +1,1 @@
+"""The browser channel: Socket.IO ``/sandra`` sessions (and, next, WebRTC audio)."""
