@@ -141,7 +141,7 @@ class ScriptedConcierge(ConciergeBookingFlow):
             out.say(self._line("just_to_be_sure"))
             out.say(self._question)
             return
-        booking = Topic.BOOK in topics or Intent.BOOK in intents
+        booking = Topic.BOOK in topics
         if (
             Intent.GOODBYE in intents
             and (self._step not in YES_NO_STEPS or intents & {Intent.NO, Intent.YES} == {Intent.NO})
@@ -232,7 +232,7 @@ class ScriptedConcierge(ConciergeBookingFlow):
         intents = heard.intents
         if Intent.CANCEL in intents:
             return await self._cancel_lookup(heard, out, expecting=False)
-        wants = Topic.BOOK in heard.topics or Intent.BOOK in intents
+        wants = Topic.BOOK in heard.topics
         if wants or not heard.stay.empty or heard.guests is not None:
             self._draft, self._offers, self._alternatives = _Stay(), [], []
             self._absorb(heard, expecting=None)

@@ -13,12 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from enum import StrEnum
+from functools import lru_cache
 
 from voxagent.agents.understanding_days import _month, _weekday_at
 from voxagent.agents.understanding_intents import Intent, detect_intents, parse_choice
 from voxagent.agents.understanding_names import _NOT_NAMES
 from voxagent.agents.understanding_words import (
     _FILLERS,
+    _match_at,
+    _phrase,
     contains,
     find_phrase,
     fold,
@@ -119,6 +122,16 @@ _ES_TOPICS: dict[Topic, tuple[str, ...]] = {
 _STAY_TOPICS = frozenset({Topic.CHECK_IN, Topic.CHECK_OUT})
 
 
+@lru_cache(maxsize=4)
+def _topic_table(lang: str) -> tuple[tuple[tuple[str, ...], Topic], ...]:
+    """All phrases, longest first, so "check out" claims its words before "checkin" and
+    "un apartamento" before "aparcamiento" (fuzzy matching would take either for the other)."""
+    source = _ES_TOPICS if lang == "es" else _EN_TOPICS
+    rows = [(_phrase(p), topic) for topic, phrases in source.items() for p in phrases]
+    rows.sort(key=lambda row: -len(row[0]))
+    return tuple(rows)
+
+
 def detect_topics(text: str, lang: str = "en", *, has_dates: bool = False) -> frozenset[Topic]:
     """Every topic an utterance mentions.
 
@@ -126,8 +139,14 @@ def detect_topics(text: str, lang: str = "en", *, has_dates: bool = False) -> fr
     the dates ("checking in on friday"), not questions about the times.
     """
     tokens = tokenize(text)
-    table = _ES_TOPICS if lang == "es" else _EN_TOPICS
-    found = {topic for topic, phrases in table.items() if contains(tokens, phrases)}
+    used: set[int] = set()
+    found: set[Topic] = set()
+    for phrase, topic in _topic_table("es" if lang == "es" else "en"):
+        for i in range(len(tokens)):
+            covered = _match_at(tokens, i, phrase)
+            if covered and not used.intersection(range(i, i + covered)):
+                used.update(range(i, i + covered))
+                found.add(topic)
     if has_dates:
         found -= _STAY_TOPICS
     if Topic.AIRPORT in found or Topic.TRAIN in found:
@@ -136,7 +155,8 @@ def detect_topics(text: str, lang: str = "en", *, has_dates: bool = False) -> fr
 
 
 def concierge_intents(text: str, lang: str = "en") -> frozenset[Intent]:
-    """The general intents, where a number of people is not a call for a person."""
+    """The general intents, where a number of people is not a call for a person, and without
+    the clinic's :attr:`Intent.BOOK` (see :attr:`Topic.BOOK`)."""
     tokens = tokenize(text)
     masked = list(tokens)
     for i, word in enumerate(tokens):
@@ -147,7 +167,9 @@ def concierge_intents(text: str, lang: str = "en") -> frozenset[Intent]:
         addressed = i >= 2 and tokens[i - 2] in ("con", "with", "to")  # "hablar con una persona"
         if (counted and not addressed) or before in ("para", "for"):
             masked[i] = "guests"
-    return detect_intents(" ".join(masked), lang)
+    # A wish to book is Topic.BOOK here: the clinic's booking words ("apartar", "bring … in")
+    # mean nothing to a concierge, and "aparcar" sounds like "apartar".
+    return detect_intents(" ".join(masked), lang) - {Intent.BOOK}
 
 
 # -- names -----------------------------------------------------------------------------------
