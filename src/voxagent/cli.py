@@ -89,14 +89,27 @@ def simulate(
         "simulated-call.wav"
     ),
     api_key: ApiKeyOption = None,
+    browser: Annotated[
+        bool, typer.Option(help="A browser session (Socket.IO /sandra) instead of a phone call")
+    ] = False,
+    server: Annotated[str, typer.Option(help="The server, for --browser")] = (
+        "http://127.0.0.1:3000"
+    ),
+    persona: Annotated[str | None, typer.Option(help="For --browser: sandra or maria")] = None,
+    language: Annotated[str | None, typer.Option(help="For --browser: en or es")] = None,
 ) -> None:
     """Place one simulated phone call (Telnyx media-stream protocol) and print the dialogue.
 
     A server with Telnyx configured only takes streams with Telnyx's per-call token, or with
-    one of its API keys: pass --api-key (or set VOXAGENT_API_KEY) to simulate calls there."""
+    one of its API keys: pass --api-key (or set VOXAGENT_API_KEY) to simulate calls there.
+    With --browser the caller is a page instead: it gets a token, speaks the /sandra Socket.IO
+    protocol, and reports what it played."""
     from voxagent.simulator.caller import DEFAULT_SCRIPT, simulate_call
 
     configure_logging("warning")
+    if browser:
+        _run(_simulate_browser(server, say, barge_in, api_key, persona, language))
+        return
 
     async def main() -> None:
         result = await simulate_call(
@@ -118,6 +131,40 @@ def simulate(
     except OSError as exc:
         typer.echo(f"voxagent: cannot reach {url}: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+async def _simulate_browser(
+    server: str,
+    say: list[str] | None,
+    barge_in: bool,
+    api_key: str | None,
+    persona: str | None,
+    language: str | None,
+) -> None:
+    from voxagent.providers.tts.piper import PiperVoiceSynthesizer
+    from voxagent.simulator.browser import simulate_browser_session
+    from voxagent.simulator.caller import DEFAULT_SCRIPT
+
+    voice = await asyncio.to_thread(PiperVoiceSynthesizer)
+    lines = list(say) if say else list(DEFAULT_SCRIPT)
+    try:
+        result = await simulate_browser_session(
+            server,
+            lines,
+            tts=voice,
+            persona=persona,
+            language=language,
+            api_key=api_key,
+            barge_in_turn=0 if barge_in else None,
+            on_event=lambda line: typer.echo(line),
+        )
+    except Exception as exc:
+        typer.echo(f"voxagent: browser session against {server} failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        await voice.close()
+    typer.echo("")
+    typer.echo(result.format_dialogue())
 
 
 @app.command()
@@ -162,7 +209,8 @@ def demo(
         typer.echo(
             f"\nThe server keeps serving on port {bind_port}: "
             f"try `voxagent simulate --url ws://127.0.0.1:{bind_port}/stream/media --barge-in` "
-            "in another terminal. Ctrl-C to stop."
+            f"in another terminal, or talk to it in the browser: "
+            f"http://127.0.0.1:{bind_port}/console. Ctrl-C to stop."
         )
         await serving
 

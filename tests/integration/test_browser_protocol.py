@@ -330,3 +330,40 @@ async def test_tokens_are_limited_per_address_and_the_seed_endpoints_report(
     assert metrics["audio_seconds_in"] > 0 and metrics["barge_ins"] >= 1
     stages = metrics["turn_stages_last_5_min"]["first_audio_sent_ms"]
     assert stages["p50"] is not None and stages["p95"] is not None
+
+
+def played_between(caller: BrowserCaller, start: float, end: float) -> bytes:
+    """The agent's audio the page played between two moments (silence where none played)."""
+    out = bytearray(int((end - start) * 16000) * 2)
+    for chunk in caller.played:
+        samples = np.frombuffer(chunk.pcm, dtype="<i2")
+        first = round((chunk.at - start) * 16000)
+        for_out = samples[max(0, -first) : max(0, len(out) // 2 - first)]
+        if len(for_out):
+            at = max(0, first) * 2
+            out[at : at + len(for_out) * 2] = for_out.tobytes()
+    return bytes(out)
+
+
+async def test_the_agents_own_audio_coming_back_does_not_interrupt_it(server: LiveServer) -> None:
+    """Laptop speakers, no echo cancellation on this path: the microphone hears the agent.
+    Fed back at full level, 100 ms late, its own voice must not make it stop or answer it."""
+    caller = await connected(server, "guest-echo")
+    try:
+        await caller.start()
+        await caller.wait_for("audio")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        echo = 0
+        for step in range(100):  # 4 s of microphone: what played 100 ms earlier
+            due = started + (step + 1) * 0.04
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            now = time.monotonic()
+            chunk = played_between(caller, now - 0.14, now - 0.10)
+            echo = max(echo, int(np.abs(np.frombuffer(chunk, dtype="<i2")).max(initial=0)))
+            await caller.emit("audio", {"seq": step, "pcm": chunk})
+        assert echo > 3000, "the agent's voice really came back into the microphone"
+        assert not caller.count("barge_in_ack"), "the echo interrupted the agent"
+        assert not caller.count("transcript_final"), "the agent heard itself as the user"
+    finally:
+        await caller.close()
