@@ -158,6 +158,17 @@ def parse_guests(text: str, lang: str = "en", *, expecting: bool = False) -> int
         return 2
     if find_phrase(tokens, _ALONE[lang]) is not None:
         return 1
+    for i, word in enumerate(tokens):  # "an apartment for two", "algo para cuatro"
+        if word not in ("for", "para") or i + 1 in night_span:
+            continue
+        number = read_number(tokens, i + 1, lang)
+        if (
+            number is not None
+            and 1 <= number[0] <= MAX_GUESTS
+            and not _dated(tokens, i + 1, number[1])
+            and not (number[1] < len(tokens) and _month(tokens[number[1]], lang))
+        ):
+            return number[0]
     if not expecting:
         return None
     if len(tokens) <= 2:
