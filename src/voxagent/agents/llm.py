@@ -1,7 +1,5 @@
-"""The LLM agent: a language model with the persona's tools, speaking as the persona.
-
-One class serves every persona kind: María's clinic tools and prompt by default, or any other
-persona's :class:`~voxagent.agents.toolkit.Toolbox` and system prompt (Sandra the concierge).
+"""The LLM agent: a language model with the persona's tools (any persona's
+:class:`~voxagent.agents.toolkit.Toolbox` and prompt; María's by default), speaking as it.
 
 Latency decides how natural a call feels, so the agent never makes the caller wait for a
 whole answer: the greeting comes from the persona without asking the model, and the model's
