@@ -133,6 +133,13 @@ export class Player {
     this.openSentence = null;
   }
 
+  /** A new conversation on this page (start or resume): the server numbers chunks from 0 again. */
+  reset() {
+    this.stopAll();
+    this.lastPlayedSeq = null;
+    this.turnPlayedSec = 0;
+  }
+
   /** RMS (0..1) of what the output is playing right now, from the AnalyserNode. */
   rms() {
     this.analyser.getFloatTimeDomainData(this.window);

@@ -127,7 +127,16 @@ export class Connection {
       const after = res.headers.get("Retry-After");
       throw new ConnectionError("rate_limited", `too many tokens asked for${after ? `: retry in ${after} s` : ""}`);
     }
-    if (!res.ok) throw new ConnectionError("token", `the token endpoint answered ${res.status}`);
+    if (!res.ok) {
+      let detail = "";
+      try {
+        const body = await res.json();
+        detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? "");
+      } catch {
+        /* not JSON */
+      }
+      throw new ConnectionError("token", `the token endpoint answered ${res.status}${detail ? `: ${detail}` : ""}`);
+    }
     const body = await res.json();
     if (!body || typeof body.token !== "string") throw new ConnectionError("token", "no token in the answer");
     this.onTiming("token", performance.now() - t0);

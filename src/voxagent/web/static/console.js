@@ -36,6 +36,7 @@ const RESUME_TIMEOUT_MS = 5000;
 const LEVEL_MS = 10; // the worklet reports the mic level every 10 ms
 const MAX_REPORTS_PER_MINUTE = 60; // the server allows 100
 const PERSONA_NAMES = { sandra: "Sandra", maria: "María" };
+const USER_ID = /^[A-Za-z0-9_.@-]{1,64}$/; // what POST /api/sandra/token accepts
 const VALID_STATES = new Set(["listening", "user_speaking", "thinking", "speaking"]);
 
 const $ = (id) => document.getElementById(id);
@@ -99,6 +100,7 @@ const S = {
   awaitingStart: false,
   afterFailedResume: false,
   resuming: false,
+  pendingResume: false, // the server shut down with our session kept: resume after reconnecting
   resumeTimer: 0,
   endTimer: 0,
   persona: null,
@@ -220,9 +222,9 @@ function saveForm() {
 }
 
 function setControls() {
-  const live = S.sessionActive || S.busy || S.awaitingStart || S.resuming;
+  const live = S.sessionActive || S.busy || S.awaitingStart || S.resuming || S.pendingResume;
   ui.start.disabled = live;
-  ui.end.disabled = !(S.sessionActive || S.awaitingStart || S.resuming);
+  ui.end.disabled = !(S.sessionActive || S.awaitingStart || S.resuming || S.pendingResume);
   for (const el of [ui.apiKey, ui.userId, ui.persona, ui.language]) el.disabled = live;
   const canType = S.sessionActive && !S.resuming;
   ui.textInput.disabled = !canType;
@@ -447,6 +449,19 @@ function setAgentState(state) {
   ui.avatar.dataset.state = state;
 }
 
+/** Both directions' chunk numbers start at 0 again (a session started or resumed). */
+function newConversation() {
+  S.seq = 0;
+  S.lastSentSeq = null;
+  S.newTurnPending = true;
+  S.dropAudio = false;
+  if (S.player) {
+    S.player.reset();
+    S.reportedPlayedChunks = S.player.playedChunks;
+  }
+  avatar.rest();
+}
+
 function emitStart() {
   S.awaitingStart = true;
   S.startEmittedAt = performance.now();
@@ -460,6 +475,7 @@ function emitStart() {
 
 function emitResume() {
   S.resuming = true;
+  S.pendingResume = false;
   clearTimeout(S.resumeTimer);
   S.resumeTimer = setTimeout(() => resumeFailed("no answer"), RESUME_TIMEOUT_MS);
   conn.emit("resume", { session_id: S.sessionId });
@@ -482,6 +498,11 @@ async function onStart(event) {
   event.preventDefault();
   if (S.busy || S.sessionActive || S.awaitingStart || S.resuming) return;
   if (!ui.userId.value.trim()) ui.userId.value = randomGuest();
+  if (!USER_ID.test(ui.userId.value.trim())) {
+    formMessage("The user id may hold letters, digits and _ . @ - (at most 64).");
+    ui.userId.focus();
+    return;
+  }
   ensureAudio(); // synchronously inside the click: the autoplay rules want a gesture
   S.busy = true;
   formMessage("");
@@ -507,6 +528,10 @@ async function onStart(event) {
 }
 
 function onEnd() {
+  if (S.pendingResume) {
+    sessionEnded("client_ended");
+    return;
+  }
   if (!(S.sessionActive || S.awaitingStart || S.resuming)) return;
   conn.emit("end", {});
   stopMic();
@@ -520,10 +545,12 @@ function onEnd() {
 function sessionEnded(reason) {
   clearTimeout(S.endTimer);
   clearTimeout(S.resumeTimer);
+  transcript.agentDone(null);
   if (S.sessionActive || S.awaitingStart) transcript.system(`Session ended (${reason}).`);
   S.sessionActive = false;
   S.awaitingStart = false;
   S.resuming = false;
+  S.pendingResume = false;
   S.sessionId = null;
   stopMic();
   stopPlayback();
@@ -541,8 +568,11 @@ function onConnectionStatus(code, text) {
     clearTimeout(S.resumeTimer);
     S.resuming = false;
     S.awaitingStart = false;
-    if (S.sessionActive) transcript.system("Connection lost. Press Start to try again (the session is resumed if it still exists).");
+    if (S.sessionActive || S.pendingResume) {
+      transcript.system("Connection lost. Press Start to try again (the session is resumed if it still exists).");
+    }
     S.sessionActive = false;
+    S.pendingResume = false;
     stopMic();
     stopPlayback();
     setAgentState("idle");
@@ -554,7 +584,7 @@ function onConnectionStatus(code, text) {
 
 function onReconnected() {
   S.rttReported = false;
-  if (S.sessionId && (S.sessionActive || S.resuming)) {
+  if (S.sessionId && (S.sessionActive || S.resuming || S.pendingResume)) {
     onConnectionStatus("reconnecting", "reconnected, resuming the session…");
     emitResume();
   } else if (S.awaitingStart) {
@@ -576,13 +606,10 @@ function onServerEvent(name, p) {
       S.sessionId = payload.session_id || null;
       S.sessionActive = true;
       S.awaitingStart = false;
-      S.seq = 0;
-      S.lastSentSeq = null;
-      S.newTurnPending = true;
+      newConversation();
       S.userTurnSeen = false;
       S.turn = null;
       clearLatencyRows(); // a new session counts its turns from the start
-      S.reportedPlayedChunks = S.player ? S.player.playedChunks : 0;
       transcript.setAgentName(PERSONA_NAMES[payload.persona] || payload.persona || "Agent");
       transcript.system(`Session started: ${payload.persona || S.persona}, ${payload.language || S.language}.`);
       if (S.afterFailedResume) {
@@ -600,7 +627,7 @@ function onServerEvent(name, p) {
       S.sessionActive = true;
       S.sessionId = payload.session_id || S.sessionId;
       S.resumes += 1;
-      S.newTurnPending = true;
+      newConversation(); // the server restarts both directions' chunk numbers on resume
       if (transcript.entries.length === 0) transcript.history(payload.history);
       else transcript.system("Session resumed.");
       onConnectionStatus("resumed", "reconnected, session resumed");
@@ -611,11 +638,13 @@ function onServerEvent(name, p) {
     case "state":
       if (VALID_STATES.has(payload.state)) {
         setAgentState(payload.state);
-        if (payload.state !== "speaking") {
+        // "listening": the agent is done (its audio played out); the next audio is a new turn.
+        // ("thinking" may come between two sentences of one answer: not a boundary.)
+        if (payload.state === "listening") {
           S.newTurnPending = true;
           S.dropAudio = false;
+          transcript.agentDone(null);
         }
-        if (payload.state === "listening") transcript.agentDone(null);
       }
       break;
     case "transcript_interim":
@@ -666,7 +695,17 @@ function onServerEvent(name, p) {
       });
       break;
     case "session_ended":
-      sessionEnded(payload.reason || "ended");
+      if (payload.reason === "server_shutdown" && S.sessionId && S.sessionActive) {
+        // the server keeps it resumable: reconnect (the socket drops soon) and resume it
+        S.sessionActive = false;
+        S.pendingResume = true;
+        stopPlayback();
+        setAgentState("idle");
+        transcript.system("The server is restarting: the page reconnects and resumes the conversation.");
+        setControls();
+      } else {
+        sessionEnded(payload.reason || "ended");
+      }
       break;
     case "pong":
       if (typeof payload.t === "number") {
