@@ -78,7 +78,8 @@ class CallLifecycle:
         """Start a conversation on ``channel``: greet, listen, and record it from now on.
         With ``history`` (a conversation resumed after a reconnect) there is no greeting."""
         info = await self._with_session(info)
-        parts = self.factory.parts(info, channel.audio_format)
+        on_tool = observer.tool_used if observer is not None else None
+        parts = self.factory.parts(info, channel.audio_format, on_tool=on_tool)
         call = Call(info, channel, parts, on_turn=self.on_turn, observer=observer)
         resumed = False
         for message in history:

@@ -75,6 +75,9 @@ class BrowserCaller:
     _play_clock: float = 0.0
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _reporter: asyncio.Task[None] | None = None
+    _microphone: asyncio.Task[None] | None = None
+    _speech: bytearray = field(default_factory=bytearray)
+    _spoken: asyncio.Event = field(default_factory=asyncio.Event)
     _stopped_at: float | None = None
 
     async def connect(self) -> None:
@@ -91,8 +94,9 @@ class BrowserCaller:
         self._reporter = asyncio.create_task(self._report_playback())
 
     async def close(self) -> None:
-        if self._reporter is not None:
-            self._reporter.cancel()
+        for task in (self._reporter, self._microphone):
+            if task is not None:
+                task.cancel()
         with contextlib.suppress(Exception):
             await self._sio.disconnect()
 
@@ -129,9 +133,37 @@ class BrowserCaller:
         self._seq = 0
         await self.emit("resume", {"session_id": session_id})
 
+    def open_microphone(self) -> None:
+        """Send 40 ms every 40 ms from now on, like a page's microphone: what :meth:`speak`
+        queued, else silence (a turn only ends when the server hears the silence after it)."""
+        if self._microphone is None:
+            self._microphone = asyncio.create_task(self._stream_microphone())
+
+    async def speak(self, pcm: bytes) -> float:
+        """Through the open microphone: returns when the last of ``pcm`` was sent."""
+        self.open_microphone()
+        self._spoken.clear()
+        self._speech += pcm
+        await self._spoken.wait()
+        return time.monotonic()
+
+    async def _stream_microphone(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        silence = bytes(CHUNK_BYTES)
+        for step in range(1 << 62):
+            chunk = bytes(self._speech[:CHUNK_BYTES])
+            del self._speech[:CHUNK_BYTES]
+            if not self._speech:
+                self._spoken.set()
+            with contextlib.suppress(Exception):
+                await self.emit("audio", {"seq": self._seq, "pcm": chunk or silence})
+            self._seq += 1
+            await asyncio.sleep(max(0.0, start + (step + 1) * CHUNK_S - loop.time()))
+
     async def say(self, pcm: bytes, *, realtime: bool = True) -> float:
-        """Send speech (16 kHz PCM) as 40 ms chunks, paced like a microphone; returns when the
-        last chunk left (the end of speech)."""
+        """Send ``pcm`` (16 kHz PCM) as 40 ms chunks, paced like a microphone unless
+        ``realtime`` is off, without an open microphone; returns when the last chunk left."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         for i in range(0, len(pcm), CHUNK_BYTES):
@@ -255,6 +287,7 @@ async def simulate_browser_session(
     await caller.connect()
     try:
         await caller.start(persona, language)
+        caller.open_microphone()
         result.session_id = caller.session_id
         await _wait_reply(caller, 0, pause_s, reply_timeout_s)
         result.turns.append(("agent", _agent_text(caller, 0), None))
@@ -262,8 +295,7 @@ async def simulate_browser_session(
         for index, (text, pcm) in enumerate(zip(utterances, lines, strict=True)):
             mark = len(caller.events)
             say(f"caller: {text}")
-            spoke = await caller.say(pcm)
-            await caller.silence(0.05)
+            spoke = await caller.speak(pcm)
             result.turns.append(("caller", text, None))
             first = await _first_audio_after(caller, mark, reply_timeout_s)
             if barge_in_turn == index and first is not None:

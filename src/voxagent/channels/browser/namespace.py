@@ -292,21 +292,24 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         asyncio.get_running_loop().create_task(self._close(session, reason, keep=False))
 
     async def _close(self, session: BrowserSession, reason: str, *, keep: bool) -> None:
-        """End the conversation: the record completes; ``keep`` lets a reconnect resume it."""
+        """End the conversation: the record completes; ``keep`` lets a reconnect resume it.
+
+        The session leaves ``live`` (and, when kept, is resumable) before anything is awaited,
+        so a page that is back before its old connection was seen to drop finds it."""
         if session.ended:
             return
         session.ended = True
+        self.live.pop(session.session_id, None)
+        if keep:
+            self.resumable[session.session_id] = session.resumable(self.session_ttl_s)
+            while len(self.resumable) > MAX_RESUMABLE:
+                self.resumable.popitem(last=False)
         call = session.call
         if call is not None:
             if not call.ended:
                 await call.end(reason)
             await call.wait()
             await self.calls.close(call)
-        self.live.pop(session.session_id, None)
-        if keep:
-            self.resumable[session.session_id] = session.resumable(self.session_ttl_s)
-            while len(self.resumable) > MAX_RESUMABLE:
-                self.resumable.popitem(last=False)
         session.emitter.emit("session_ended", {"reason": call.outcome if call else reason})
         self.metrics.audio_out_s += session.channel.chunks_sent * 0.04
 
