@@ -39,10 +39,11 @@ class _Quiet(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+async def live_server(settings: Settings, *, port: int = 0) -> AsyncIterator[LiveServer]:
+    """``port`` 0 picks a free one; a given port lets a test restart "the same" server."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)
     sock.setblocking(False)
     app = create_app(settings)

@@ -107,7 +107,6 @@ class Call:
             on_speech_started=self._speech_started,
             on_speech_stopped=self._speech_stopped,
             on_voice=self._voice_heard,
-            echo_floor=self._echo_floor if channel.echo_margin_db is not None else None,
         )
         self.speaker = Speaker(
             channel,
@@ -118,6 +117,7 @@ class Call:
             on_action=self._perform,
             name=self.call_id,
         )
+        self.listener.echo = self.speaker.echo
         self._respond_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
@@ -157,9 +157,6 @@ class Call:
         if state != self._shown_state:
             self._shown_state = state
             self.observer.state_changed(state)
-
-    def _echo_floor(self) -> float | None:
-        return self.speaker.echo_floor()
 
     # ------------------------------------------------------- channel → call
     def start(self, *, greet: bool = True) -> None:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from voxagent.audio.format import AudioFormat
+from voxagent.audio.levels import rms_dbfs
 from voxagent.audio.vad import GatedVad
+from voxagent.conversation.echo import EchoGate
 from voxagent.conversation.turns import SpeechStarted, SpeechStopped, TurnDetector
 from voxagent.providers.fallback import ChainStream, FallbackRecognizer
 from voxagent.providers.stt.base import InterimCallback
@@ -57,7 +59,7 @@ class Listener:
         on_speech_started: Callable[[], None],
         on_speech_stopped: Callable[[FinishedSpeech], None],
         on_voice: Callable[[float], Awaitable[None]],
-        echo_floor: Callable[[], float | None] | None = None,
+        echo: EchoGate | None = None,
     ) -> None:
         """``on_voice(run_ms)`` is awaited after every window while the caller's voice runs
         on (the call decides whether that much speech is a barge-in)."""
@@ -70,8 +72,9 @@ class Listener:
         self._on_speech_started = on_speech_started
         self._on_speech_stopped = on_speech_stopped
         self._on_voice = on_voice
-        self._echo_floor = echo_floor
-        """The level (dBFS) below which sound is the agent's own echo, while it speaks."""
+        self.echo = echo
+        """On a line without echo cancellation: sound not louder than the agent's own echo
+        is not the caller."""
         self._inbound: asyncio.Queue[bytes] = asyncio.Queue(INBOUND_QUEUE_FRAMES)
         self._pre_roll: deque[bytes] = deque(
             maxlen=max(1, (PRE_ROLL_MS + min_speech_ms) // FRAME_MS + 2)
@@ -106,8 +109,10 @@ class Listener:
             self._pre_roll.append(frame)
             if self.stream is not None:
                 self._feed(frame)
-            floor = self._echo_floor() if self._echo_floor is not None else None
             for window in vad.windows(self.format.decode(frame)):
+                floor = None
+                if self.echo is not None:
+                    floor = self.echo.floor(rms_dbfs(window), loop.time())
                 if vad.is_quiet(window, floor):
                     probability = 0.0
                 else:

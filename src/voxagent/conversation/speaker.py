@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from voxagent.agents.base import EndCall, Transfer
 from voxagent.audio.format import AudioFormat
 from voxagent.audio.levels import rms_dbfs
 from voxagent.conversation.channel import Channel
+from voxagent.conversation.echo import EchoGate
 from voxagent.conversation.recorder import CallRecorder
 from voxagent.conversation.timeline import TurnTimeline
 
@@ -36,9 +36,6 @@ __all__ = [
 ]
 
 FRAME_MS = 20
-ECHO_TAIL_S = 0.5
-"""How long the agent's audio can still come back through the caller's microphone after it
-played (the page's playback buffer plus the room)."""
 MARK_WAIT_S = 2.0
 """How long past the play clock a call action waits for marks a peer may never echo."""
 
@@ -128,9 +125,8 @@ class Speaker:
         """Loop time at which the caller will have heard everything sent so far."""
         self.sent_bytes = 0
         """All agent audio sent to the channel so far (what ``played_bytes`` is counted in)."""
-        self._echo_margin = channel.echo_margin_db
-        self._levels: deque[tuple[float, float]] = deque()
-        """(when it plays, its level in dBFS) of recent frames, for the echo floor."""
+        self.echo = EchoGate(channel.echo_margin_db) if channel.echo_margin_db is not None else None
+        """On a line without echo cancellation: what the agent plays, to tell its echo apart."""
         self._task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- control
@@ -154,18 +150,6 @@ class Speaker:
             or asyncio.get_running_loop().time() < self.play_clock
         )
 
-    def echo_floor(self) -> float | None:
-        """While the agent's audio plays, the level the caller must beat to be heard over its
-        echo (the loudest recent frame plus the channel's margin); None when nothing plays or
-        the line cancels echo itself."""
-        if self._echo_margin is None or not self._levels:
-            return None
-        now = asyncio.get_running_loop().time()
-        while self._levels and self._levels[0][0] < now - ECHO_TAIL_S:
-            self._levels.popleft()
-        audible = [level for at, level in self._levels if at <= now + FRAME_MS / 1000]
-        return max(audible) + self._echo_margin if audible else None
-
     async def interrupt(self) -> Interrupted:
         """Stop now: cancel the sender, drop the queue, restart clean. Returns what was heard."""
         now = asyncio.get_running_loop().time()
@@ -181,7 +165,8 @@ class Speaker:
         self.play_clock = now
         self._unacked.clear()
 
-        self._levels.clear()
+        if self.echo is not None:
+            self.echo.reset()
         turn = playing.turn if playing is not None else None
         if turn is None and self._played:
             turn = self._played[-1].turn
@@ -244,9 +229,9 @@ class Speaker:
                 frame += self._silence[len(frame) :]
             if i == 0:
                 segment.sent_from = self.sent_bytes
-            if self._echo_margin is not None:
+            if self.echo is not None:
                 due = segment.play_start + i * seconds
-                self._levels.append((due, rms_dbfs(self.format.decode(frame))))
+                self.echo.played(due, rms_dbfs(self.format.decode(frame)))
             await self.channel.send_audio(frame)
             self.sent_bytes += size
             segment.sent += size

@@ -20,7 +20,7 @@ import { Transcript } from "./transcript.js";
 const SETTINGS = [
   // name, default, meaning
   ["vadThreshold", 0.02, "barge-in: the mic's RMS must exceed this (16 kHz signal, full scale 1)"],
-  ["vadMargin", 2, "barge-in: … and be this many times the RMS of the agent audio being played (echo margin)"],
+  ["vadMargin", 6, "barge-in: … and be this many dB above the agent's echo (its level as learnt in the mic)"],
   ["vadHoldMs", 100, "barge-in: … for at least this many ms while the agent plays"],
   ["echoHoldMs", 250, "barge-in: decay (ms) of the played level used as echo reference"],
   ["bargeIn", 1, "1: the page's own barge-in is on; 0: off (the server's VAD still interrupts)"],

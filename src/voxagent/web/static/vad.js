@@ -2,24 +2,37 @@
 //
 // Agent audio played from Web Audio buffers is not removed by the browser's echo
 // cancellation (it only cancels audio played from a WebRTC stream), so on laptop speakers the
-// agent's own voice reaches the microphone. While the agent is playing, the user "barges in"
-// only when the microphone is clearly louder than that echo could be:
+// agent's own voice reaches the microphone. How loud it comes back depends on the room, the
+// volume and the microphone, so the detector learns it: while the agent plays, it keeps the
+// median of (microphone level − played level) over the last ~1.5 s — the echo's coupling, in
+// dB. Until it has heard enough it assumes the worst (0 dB: the echo as loud as what plays).
+// While the agent is playing, the user "barges in" only when the microphone is clearly louder
+// than that echo could be:
 //
-//   mic RMS > max(threshold, echo reference × margin)   for at least holdMs in a row
+//   mic RMS > max(threshold, echo reference × 10^((coupling + margin dB) / 20))
+//   for at least holdMs in a row
 //
 // The echo reference is the RMS of what is being played (the output AnalyserNode), held with
 // an exponential decay of `echoHoldMs` so that the echo arriving a little late (speaker →
-// room → microphone → processing) is still covered.
+// room → microphone → processing) is still covered. The server applies the same rule to the
+// audio it receives (BROWSER_ECHO_MARGIN_DB), so one of the two always catches a real barge-in.
 //
-// Defaults (each can be set in the page's address, e.g. ?vadThreshold=0.03&vadMargin=3):
+// Defaults (each can be set in the page's address, e.g. ?vadThreshold=0.03&vadMargin=9):
 //   vadThreshold = 0.02   absolute floor, RMS of the 16 kHz mic signal (full scale = 1)
-//   vadMargin    = 2      the mic must be 2× (+6 dB) louder than the played audio
+//   vadMargin    = 6      dB above the learnt echo level
 //   vadHoldMs    = 100    sustained for 100 ms
 //   echoHoldMs   = 250    decay time of the echo reference
 // One barge-in per agent turn (debounced): `reset()` re-arms it when the next turn starts.
 
+const SAMPLES = 150; // mic levels arrive every 10 ms: 1.5 s
+const MIN_SAMPLES = 30;
+const LOWEST_COUPLING_DB = -30;
+const PLAYING = 0.005; // RMS above which the agent counts as audible
+
+const db = (rms) => 20 * Math.log10(Math.max(rms, 1e-6));
+
 export class BargeInDetector {
-  constructor({ threshold = 0.02, margin = 2, holdMs = 100, echoHoldMs = 250 } = {}) {
+  constructor({ threshold = 0.02, margin = 6, holdMs = 100, echoHoldMs = 250 } = {}) {
     this.threshold = threshold;
     this.margin = margin;
     this.holdMs = holdMs;
@@ -27,11 +40,19 @@ export class BargeInDetector {
     this.echoRef = 0;
     this.aboveMs = 0;
     this.fired = false;
+    this.coupling = [];
+  }
+
+  /** The echo's learnt coupling in dB (0 until enough has been heard). */
+  get couplingDb() {
+    if (this.coupling.length < MIN_SAMPLES) return 0;
+    const sorted = [...this.coupling].sort((a, b) => a - b);
+    return Math.max(LOWEST_COUPLING_DB, sorted[Math.floor(sorted.length / 2)]);
   }
 
   /** The level the mic must exceed right now. */
   get limit() {
-    return Math.max(this.threshold, this.echoRef * this.margin);
+    return Math.max(this.threshold, this.echoRef * 10 ** ((this.couplingDb + this.margin) / 20));
   }
 
   /**
@@ -44,7 +65,12 @@ export class BargeInDetector {
       this.aboveMs = 0;
       return false;
     }
-    if (micRms > this.limit) this.aboveMs += dtMs;
+    const limit = this.limit;
+    if (this.echoRef > PLAYING) {
+      this.coupling.push(db(micRms) - db(this.echoRef));
+      if (this.coupling.length > SAMPLES) this.coupling.shift();
+    }
+    if (micRms > limit) this.aboveMs += dtMs;
     else this.aboveMs = 0;
     if (this.aboveMs >= this.holdMs) {
       this.fired = true;
