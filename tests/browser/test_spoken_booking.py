@@ -1,15 +1,23 @@
 """A whole spoken booking with Sandra through the console page, on the offline default: the
-page's microphone is Chromium's fake capture playing Piper-spoken lines, the server hears
-them with PocketSphinx, Sandra (scripted) books, and the reservation is in the database."""
+guest speaks (Piper) into the page's microphone, the page streams it, the server hears it with
+PocketSphinx, Sandra (scripted) books, and the reservation is in the database.
+
+The guest is a person, not a recording: a file cannot wait for Sandra's question or say its
+line again when it was misheard, and a person does both. So the page's microphone is Chromium's
+fake capture device with a voice mixed in that the test controls: after each of Sandra's turns
+the test reads her question off the page and answers it (again, if she asks again).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import launch, speech_wav
 
@@ -20,28 +28,78 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# The guest's side, with room for Sandra's answers (the fake microphone cannot wait for her).
-# Phrases PocketSphinx hears in Piper's voice (checked: "the loft" became "the law police",
-# "anna smith" became "anna smell").
-SCRIPT: list[str | float] = [
-    8.0,  # the greeting
-    "hi i would like to book an apartment from friday for three nights",
-    8.0,  # "How many guests will there be?"
-    "two people",
-    24.0,  # the free apartments, read out
-    "the first one please",
-    9.0,  # "What name should I put the reservation under?"
-    "my name is john smith",
-    22.0,  # the booking read back
-    "yes please",
-    60.0,
+# What the guest answers, by the words of Sandra's question (her last sentence). Phrases
+# PocketSphinx hears in Piper's voice ("the loft" became "the law police").
+ANSWERS: list[tuple[tuple[str, ...], str]] = [
+    (("how can i help",), "i would like to book an apartment from friday for three nights"),
+    (("what dates", "which dates", "what day"), "from friday for three nights"),
+    (("how many",), "two people"),
+    (("which one",), "the first one please"),
+    (("what name", "which name"), "my name is john smith"),
+    (("shall i book", "book it"), "yes please"),
+    (("anything else",), "no thank you goodbye"),
 ]
+
+# The page's microphone, with a voice the test can make speak (base64 16-bit PCM).
+MICROPHONE = """
+(() => {
+  const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const device = await original(constraints);
+    const ctx = new AudioContext();
+    const mix = ctx.createMediaStreamDestination();
+    ctx.createMediaStreamSource(device).connect(mix);
+    window.__guestSays = async (b64, rate) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const pcm = new Int16Array(bytes.buffer);
+      const buffer = ctx.createBuffer(1, pcm.length, rate);
+      const samples = buffer.getChannelData(0);
+      for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i] / 32768;
+      const source = ctx.createBufferSource();
+      source.buffer = buffer;
+      source.connect(mix);
+      await ctx.resume();
+      const done = new Promise((resolve) => { source.onended = resolve; });
+      source.start();
+      await done;
+    };
+    return mix.stream;
+  };
+})();
+"""
+
+
+def answer_to(question: str) -> str | None:
+    last = question.lower().replace("?", "?|").split("|")
+    asked = next((s for s in reversed(last) if "?" in s), question.lower())
+    for words, answer in ANSWERS:
+        if any(w in asked for w in words):
+            return answer
+    return None
+
+
+async def agent_turns(page: Any) -> list[str]:
+    texts: list[str] = await page.evaluate(
+        "window.voxConsole.transcript.filter(e => e.role === 'agent').map(e => e.text)"
+    )
+    return texts
 
 
 async def test_a_spoken_booking_with_sandra_lands_in_the_database(
     playwright: Any, tmp_path: Path
 ) -> None:
-    wav = speech_wav(tmp_path / "guest.wav", SCRIPT)
+    from voxagent.providers.tts.piper import PiperVoiceSynthesizer
+
+    voice = PiperVoiceSynthesizer(workers=1)
+    clips = {
+        answer: base64.b64encode(
+            (np.asarray(voice.render_blocking(answer), dtype=np.float32) * 0.7)
+            .astype("<i2")
+            .tobytes()
+        ).decode()
+        for _, answer in ANSWERS
+    }
+    quiet = speech_wav(tmp_path / "quiet.wav", [60.0])  # Chromium's fake capture device
     settings = load_settings(
         _env_file=None,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
@@ -51,16 +109,34 @@ async def test_a_spoken_booking_with_sandra_lands_in_the_database(
         tts_workers=1,
     )
     async with live_server(settings) as server:
-        browser = await launch(playwright, wav)
+        browser = await launch(playwright, quiet)
         context = await browser.new_context(bypass_csp=True)
+        await context.add_init_script(MICROPHONE)
         page = await context.new_page()
+        said: list[str] = []
         try:
             await page.goto(f"{server.url}/console?persona=sandra&language=en&bargeIn=0")
             await page.click("#start")
-            deadline = time.monotonic() + 150
             booked: list[tuple[Any, ...]] = []
-            while time.monotonic() < deadline and not booked:
-                await asyncio.sleep(2)
+            heard = 0
+            deadline = time.monotonic() + 200
+            while time.monotonic() < deadline and not booked and len(said) < 14:
+                # Sandra has said something new and finished saying it.
+                await page.wait_for_function(
+                    f"window.voxConsole.transcript.filter(e => e.role === 'agent').length > {heard}"
+                    " && window.voxConsole.state === 'listening' && !window.voxConsole.playing",
+                    timeout=60000,
+                )
+                turns = await agent_turns(page)
+                heard = len(turns)
+                answer = answer_to(turns[-1])
+                if answer is None:
+                    break
+                await asyncio.sleep(0.6)  # a person's pause before answering
+                await page.evaluate("([b64, rate]) => window.__guestSays(b64, rate)",
+                                    [clips[answer], voice.sample_rate])
+                said.append(answer)
+                await asyncio.sleep(3)
                 with sqlite3.connect(tmp_path / "calls.db") as db:
                     booked = db.execute(
                         "SELECT guest_name, guests, status FROM reservations"
@@ -78,3 +154,4 @@ async def test_a_spoken_booking_with_sandra_lands_in_the_database(
             assert await page.evaluate("window.voxConsole.maxOutputRms") > 0.01
         finally:
             await browser.close()
+            await voice.close()

@@ -4,6 +4,19 @@ from typer.testing import CliRunner
 from voxagent.cli import app
 
 
+@pytest.fixture(autouse=True)
+def keep_logging() -> object:
+    """The CLI installs its log handler on the runner's captured stderr, which closes after
+    the run: put the test process's handlers back, or later tests log into a closed file."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def test_bad_settings_stop_start_up_with_one_line_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
