@@ -46,7 +46,7 @@ async def run(stack: str, n: int, voice: PiperVoiceSynthesizer) -> dict[str, Any
         env = {"BROWSER_PERSONA": "maria", "TOKENS_PER_MINUTE_PER_IP": "0"}
         if stack == "cloud":
             deepgram = await fakes.enter_async_context(
-                FakeDeepgram(api_key="dg", transcripts=LINES * n * 3)
+                FakeDeepgram(api_key="dg", transcripts=LINES * 3, script_per_connection=True)
             )
             claude = await fakes.enter_async_context(
                 FakeAnthropic(booking_policy("en"), api_key="ant")

@@ -133,8 +133,10 @@ async def test_a_spoken_booking_with_sandra_lands_in_the_database(
                 if answer is None:
                     break
                 await asyncio.sleep(0.6)  # a person's pause before answering
-                await page.evaluate("([b64, rate]) => window.__guestSays(b64, rate)",
-                                    [clips[answer], voice.sample_rate])
+                await page.evaluate(
+                    "([b64, rate]) => window.__guestSays(b64, rate)",
+                    [clips[answer], voice.sample_rate],
+                )
                 said.append(answer)
                 await asyncio.sleep(3)
                 with sqlite3.connect(tmp_path / "calls.db") as db:

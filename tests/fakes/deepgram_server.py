@@ -87,6 +87,7 @@ class FakeDeepgram:
         drop_after_bytes: int | None = None,
         reject_all_keys: bool = False,
         transcripts: list[str] | None = None,
+        script_per_connection: bool = False,
         loudness: int = 400,
         rate_limited_handshakes: int = 0,
     ) -> None:
@@ -100,6 +101,9 @@ class FakeDeepgram:
         """Refuse this many upgrades with 429 (too many concurrent requests) first."""
         self.transcripts = list(transcripts) if transcripts is not None else None
         """Script mode: the lines callers will be heard saying, in order (consumed)."""
+        self.script_per_connection = script_per_connection
+        """Each connection hears the script from its first line (many callers, one script);
+        otherwise connections share it, so a reconnecting call goes on where it was."""
         self.loudness = loudness
         self.recognized: list[str] = []
         self.lexicon = _levels()
@@ -190,6 +194,7 @@ class _Session:
         self.last_interim = ""
         self.request_id = str(uuid.uuid4())
         self.line: list[str] | None = None  # script mode: this connection's line
+        self.script = list(fake.transcripts or [])  # script mode, per connection
         self.loud = 0
         self.emitted_words = 0
 
@@ -265,8 +270,9 @@ class _Session:
 
     def hear_script(self, pcm: np.ndarray) -> None:
         self.loud += int(np.count_nonzero(np.abs(pcm.astype(np.int32)) > self.fake.loudness))
-        if self.line is None and self.loud >= self.rate * 0.15 and self.fake.transcripts:
-            text = self.fake.transcripts.pop(0)
+        script = self.script if self.fake.script_per_connection else self.fake.transcripts
+        if self.line is None and self.loud >= self.rate * 0.15 and script:
+            text = script.pop(0)
             self.fake.recognized.append(text)
             self.line = text.split()
 

@@ -209,7 +209,10 @@ class BrowserCaller:
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
     def event_names(self) -> list[str]:
-        return [name for name, _, _ in self.events][-30:]
+        return [
+            f"{name}:{data.get('code')}" if name == "error" and isinstance(data, dict) else name
+            for name, data, _ in self.events
+        ][-30:]
 
     def agent_quiet_for(self) -> float:
         """Seconds since the agent's audio stopped playing (0 while it plays)."""

@@ -43,9 +43,7 @@ class _Connection:
     sid: str
     user: UserClaims
     emitter: Emitter
-    audio: AudioReassembler = field(
-        default_factory=lambda: AudioReassembler(proto.SAMPLE_RATE * 2)
-    )
+    audio: AudioReassembler = field(default_factory=lambda: AudioReassembler(proto.SAMPLE_RATE * 2))
     session: BrowserSession | None = None
 
 

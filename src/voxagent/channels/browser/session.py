@@ -113,4 +113,3 @@ class BrowserSession:
         self._to_room("tool_call", {"name": name, "arguments": dict(arguments)})
         ok = result.get("ok") is not False
         self._to_room("tool_result", {"name": name, "ok": ok, "result": dict(result)})
-

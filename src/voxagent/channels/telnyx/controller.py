@@ -281,9 +281,7 @@ class TelnyxCallController:
         if conversation is not None:
             await conversation.end(hung_up_by)
             outcome = outcome or conversation.outcome
-            await self.calls.close(
-                conversation, hangup_cause=data.hangup_cause, end_session=False
-            )
+            await self.calls.close(conversation, hangup_cause=data.hangup_cause, end_session=False)
         else:
             recorded = await self.calls.records.close_unconnected(
                 call_id, session, data.hangup_cause, outcome
