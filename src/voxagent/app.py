@@ -15,6 +15,7 @@ from voxagent import __version__
 from voxagent.channels.browser import routes as browser_routes
 from voxagent.channels.telnyx import outbound as telnyx_outbound
 from voxagent.channels.telnyx import routes as telnyx_routes
+from voxagent.channels.webrtc import routes as webrtc_routes
 from voxagent.security.http import BodyLimit, SecurityHeaders
 from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.calls = the_services.calls
     app.state.telnyx = the_services.telnyx
     app.state.browser = the_services.browser
+    app.state.webrtc = the_services.webrtc
     app.state.media_store = the_services.storage
 
     @app.get("/", summary="Service information and links")
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 "console": "/console",
                 "browser_token": "/api/sandra/token",
                 "socketio": "/socket.io (namespace /sandra)",
+                "webrtc": "/api/webrtc/offer",
                 "docs": "/docs",
                 "openapi": "/openapi.json",
             },
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(media_routes.router)
     app.include_router(browser_routes.router)
     app.include_router(browser_routes.pages)
+    app.include_router(webrtc_routes.router)
     app.mount("/static", StaticFiles(directory=str(browser_routes.STATIC_DIR)), name="static")
     if settings.cors_origins.strip():
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]

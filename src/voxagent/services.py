@@ -23,6 +23,8 @@ from voxagent.calls.sessions import MemorySessionStore, Session
 from voxagent.channels.browser.service import BrowserService
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
+from voxagent.channels.webrtc.host_addresses import restrict_host_addresses
+from voxagent.channels.webrtc.service import WebRTCService
 from voxagent.security.access import Access
 from voxagent.security.api_keys import ApiKeys
 from voxagent.security.dial_policy import DialPolicy
@@ -75,6 +77,11 @@ class Services:
         )
         self.telnyx = TelnyxService(settings, self.calls, self.stats, guard)
         self.browser = BrowserService(settings, self.calls)
+        self.webrtc: WebRTCService | None = None
+        if settings.webrtc_max_peers > 0:
+            hosts = [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
+            restrict_host_addresses(hosts)
+            self.webrtc = WebRTCService(settings, self.browser.namespace)
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -140,6 +147,8 @@ class Services:
             log.info("MEDIA_URL_SECRET is not set: media URLs are signed with a per-process key")
 
     async def stop(self) -> None:
+        if self.webrtc is not None:
+            await self.webrtc.close()
         await self.browser.close()
         if self.telnyx.controller is not None:
             await self.telnyx.controller.close()

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 OFFLINE_STT = "pocketsphinx"
 OFFLINE_TTS = "piper"
 OFFLINE_AGENT = "scripted"
+DEFAULT_STUN_SERVERS = "stun:stun.l.google.com:19302,stun:stun.cloudflare.com:3478"
+"""Two public STUN servers (browsers warn at five or more ICE servers)."""
 
 STT_LANGUAGES = {"pocketsphinx": {"en"}, "deepgram": {"en", "es"}}
 TTS_VOICES = (OFFLINE_TTS, "elevenlabs", "cartesia")
@@ -78,6 +80,31 @@ class Settings(BaseSettings):
     the user must be this much louder than the agent's own audio to be heard."""
     session_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
     """How long a dropped browser session can be resumed."""
+
+    # WebRTC (browser audio; Socket.IO stays the event channel and the fallback)
+    stun_servers: str = DEFAULT_STUN_SERVERS
+    """STUN URLs for the browser (comma-separated, at most four used); the server's own ICE
+    agent (aiortc) uses only the first: put the nearest first."""
+    turn_url: str = Field("", validation_alias=AliasChoices("turn_url", "react_app_turn_server"))
+    """TURN URL(s); aiortc uses only the first. Needs TURN_USERNAME/TURN_PASSWORD or TURN_SECRET."""
+    turn_username: str = Field(
+        "", validation_alias=AliasChoices("turn_username", "react_app_turn_username")
+    )
+    turn_password: str = Field(
+        "", validation_alias=AliasChoices("turn_password", "react_app_turn_password")
+    )
+    turn_secret: str = ""
+    """coturn's use-auth-secret: time-limited TURN credentials are minted per session."""
+    turn_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    webrtc_max_peers: int = Field(100, ge=0, le=10_000)
+    """Peer connections this process holds at once (0: WebRTC off)."""
+    webrtc_connect_timeout_s: float = Field(15.0, gt=0, le=120)
+    """A peer that has not connected by then is closed."""
+    webrtc_disconnect_grace_s: float = Field(5.0, ge=0, le=60)
+    """How long ICE may stay ``disconnected`` before the peer is closed."""
+    webrtc_host_addresses: str = ""
+    """Only these local addresses become host candidates (comma-separated; empty: every
+    interface but loopback, aioice's default). ``127.0.0.1`` for loopback-only tests."""
 
     # Telnyx
     telnyx_api_key: str = ""
@@ -199,6 +226,8 @@ class Settings(BaseSettings):
             "aws_secret_access_key",
             "media_url_secret",
             "jwt_secret",
+            "turn_password",
+            "turn_secret",
         )
         values: list[str] = []
         for name in names:
@@ -206,9 +235,34 @@ class Settings(BaseSettings):
             values += [v.strip() for v in value.split(",")] if name == "api_keys" else [value]
         return [v for v in values if v]
 
+    def _check_webrtc(self) -> None:
+        for name, schemes in (
+            ("stun_servers", ("stun:", "stuns:")),
+            ("turn_url", ("turn:", "turns:")),
+        ):
+            for url in (u.strip() for u in str(getattr(self, name)).split(",")):
+                if url and not url.startswith(schemes):
+                    raise SettingsError(f"{name.upper()}: {url!r} is not a {schemes[0]} URL")
+        if (
+            self.turn_url
+            and not self.turn_secret
+            and not (self.turn_username and self.turn_password)
+        ):
+            raise SettingsError(
+                "TURN_URL is set but neither TURN_SECRET nor TURN_USERNAME and TURN_PASSWORD are"
+            )
+        for address in (a.strip() for a in self.webrtc_host_addresses.split(",")):
+            if (
+                address
+                and not all(part.isdigit() for part in address.split("."))
+                and ":" not in address
+            ):
+                raise SettingsError(f"WEBRTC_HOST_ADDRESSES: {address!r} is not an IP address")
+
     def check(self) -> None:
         """Refuse settings that cannot work together; the message names the culprit."""
         self._check_chains()
+        self._check_webrtc()
         language = self.effective_language
         source = "LANGUAGE" if self.language else "TELNYX_TRANSCRIPTION_LANG"
         if language not in {"en", "es"}:

@@ -5,15 +5,24 @@ numbered, grouped by sentence. The page reports which chunk it has played (``pla
 is how marks are answered and how a barge-in knows what the user heard. Audio played from Web
 Audio buffers is not covered by the browser's echo canceller, so while the agent speaks the
 user must be ``echo_margin_db`` louder than the agent's own audio to be heard.
+
+Once the page's WebRTC peer connection is up, the agent's audio goes out on its track instead
+(:meth:`BrowserChannel.use_track`): paced, echo-cancelled by the browser, and with what was
+heard estimated from what left minus the jitter buffer. If the peer goes away, audio comes back
+to the Socket.IO path at the next frame.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from voxagent.audio.format import PCM16_16K, AudioFormat
 from voxagent.channels.browser.emitter import Emitter
+
+if TYPE_CHECKING:
+    from voxagent.channels.webrtc.tracks import AgentAudioTrack
 
 __all__ = ["BrowserChannel"]
 
@@ -45,22 +54,53 @@ class BrowserChannel:
         self._marks: deque[tuple[int, str]] = deque()
         """(last chunk seq of a sentence, its mark): answered once the page played it."""
         self._played = 0
+        self._track_base = 0
+        """Agent audio bytes sent before the current track took over."""
         self.chunks_sent = 0
         self.mark_played: Callable[[str], None] = lambda name: None
         """Set by the session: tells the call a sentence was heard."""
+        self.track: AgentAudioTrack | None = None
+
+    def use_track(self, track: AgentAudioTrack | None) -> None:
+        """Send the agent's audio on a WebRTC track from now on (None: back to Socket.IO)."""
+        if track is self.track:
+            return
+        self._flush()
+        if self.track is not None:  # what the old track still held is dropped, as on a cut
+            self.track.clear()
+            self._played = max(self._played, self._track_base + self.track.played_bytes())
+            for _, name in self._marks:
+                self.mark_played(name)
+            self._marks.clear()
+        self.track = track
+        if track is not None:
+            self._track_base = self._sent_bytes
+            track.on_mark = self.mark_played
 
     async def send_audio(self, frame: bytes) -> None:
+        if self.track is not None:
+            self._sent_bytes += len(frame)
+            self.track.push(frame)
+            return
         self._frames.append(frame)
         if len(self._frames) >= FRAMES_PER_CHUNK:
             self._flush()
 
     async def send_mark(self, name: str) -> None:
+        if self.track is not None:
+            self.track.mark(name)
+            self.emitter.emit("audio_end", {"sentence": self.sentence})
+            self.sentence += 1
+            return
         self._flush()
         self._marks.append((self._seq - 1, name))
         self.emitter.emit("audio_end", {"sentence": self.sentence})
         self.sentence += 1
 
     async def clear(self) -> None:
+        if self.track is not None:
+            self.track.clear()
+            return
         # Dropped, but counted as sent: the engine counts them, and positions must agree.
         self._sent_bytes += sum(len(f) for f in self._frames)
         self._frames.clear()
@@ -74,6 +114,8 @@ class BrowserChannel:
         await self._on_hangup("transferred")
 
     def played_bytes(self) -> int:
+        if self.track is not None:
+            return max(self._played, self._track_base + self.track.played_bytes())
         return self._played
 
     def playback(self, chunk: int) -> None:

@@ -33,9 +33,13 @@ class Emitter:
         self.dropped = 0
         self._held: list[tuple[str, Any, str]] | None = None
         self._task = asyncio.create_task(self._run(), name=f"emit-{sid}")
+        self.mirror: Callable[[str, Any], object] | None = None
+        """Also given every event but audio (the WebRTC data channel, once it is open)."""
 
     def emit(self, event: str, data: Any, to: str | None = None) -> None:
         """Queue ``event`` for this connection (or for ``to``, a room); never blocks."""
+        if self.mirror is not None and event != "audio" and self._held is None:
+            self.mirror(event, data)
         if self._held is not None:
             self._held.append((event, data, to or self.sid))
             return

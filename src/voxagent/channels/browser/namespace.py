@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 LATENCY_REPORTS_PER_MINUTE = 100
 MAX_RESUMABLE = 10_000
+
+Signaler = Callable[[UserClaims, str, dict[str, Any]], Awaitable[tuple[str, Any]]]
+"""``(user, kind, payload) → (reply event, reply)``: the WebRTC service's answer to a
+signaling event; it raises :class:`~voxagent.channels.browser.protocol.ProtocolError`."""
 
 
 @dataclass
@@ -70,6 +75,9 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.live: dict[str, BrowserSession] = {}
         self.resumable: OrderedDict[str, Resumable] = OrderedDict()
         self._latency_limit = RateLimiter(LATENCY_REPORTS_PER_MINUTE, 60.0)
+        self.signaler: Signaler | None = None
+        """Set by the WebRTC service; without it, signaling events are refused."""
+        self.on_session_closed: list[Callable[[BrowserSession], Awaitable[None]]] = []
 
     # ------------------------------------------------------------ connections
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -147,8 +155,22 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 connection.emitter.emit("pong", {"t": event.t, "server_t": time.time()})
             case proto.LatencyReport():
                 self._latency(connection, event)
+            case proto.Signaling():
+                if self.signaler is None:
+                    raise proto.ProtocolError("unavailable", "WebRTC is not enabled here")
+                reply, data = await self.signaler(connection.user, event.kind, event.payload)
+                connection.emitter.emit(reply, data)
             case _:
                 assert_never(event)
+
+    async def dispatch(self, session_id: str, event: str, data: Any) -> None:
+        """An event from another transport of a live session (the WebRTC data channel):
+        handled exactly as if it came over the session's own Socket.IO connection."""
+        session = self.live.get(session_id)
+        connection = self.connections.get(session.emitter.sid) if session is not None else None
+        if connection is None:
+            return
+        await self.trigger_event(event, connection.sid, data)
 
     def _session(self, connection: _Connection) -> BrowserSession:
         if connection.session is None or connection.session.ended:
@@ -308,6 +330,8 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 await call.end(reason)
             await call.wait()
             await self.calls.close(call)
+        for hook in self.on_session_closed:
+            await hook(session)
         session.emitter.emit("session_ended", {"reason": call.outcome if call else reason})
         self.metrics.audio_out_s += session.channel.chunks_sent * 0.04
 

@@ -19,6 +19,7 @@ __all__ = [
     "NAMESPACE",
     "SAMPLE_RATE",
     "SERVER_EVENTS",
+    "SIGNALING_EVENTS",
     "AudioChunk",
     "BargeIn",
     "ClientEvent",
@@ -28,6 +29,7 @@ __all__ = [
     "PlaybackReport",
     "ProtocolError",
     "Resume",
+    "Signaling",
     "Start",
     "TypedText",
     "parse_client_event",
@@ -48,6 +50,8 @@ ErrorCode = Literal[
     "no_session",
     "unknown_session",
     "busy",
+    "forbidden",
+    "unavailable",
 ]
 
 
@@ -116,8 +120,27 @@ class Resume(_Payload):
     session_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
+class Signaling(_Payload):
+    """A WebRTC signaling message (``webrtc_offer``, ``webrtc_answer``, ``webrtc_ice``) or a
+    pre-call ``network_report``: checked by the WebRTC service, which owns their shapes."""
+
+    kind: Literal["webrtc_offer", "webrtc_answer", "webrtc_ice", "network_report"]
+    payload: dict[str, Any]
+
+
+SIGNALING_EVENTS = ("webrtc_offer", "webrtc_answer", "webrtc_ice", "network_report")
+
 ClientEvent = (
-    Start | AudioChunk | End | BargeIn | TypedText | Ping | PlaybackReport | LatencyReport | Resume
+    Start
+    | AudioChunk
+    | End
+    | BargeIn
+    | TypedText
+    | Ping
+    | PlaybackReport
+    | LatencyReport
+    | Resume
+    | Signaling
 )
 
 CLIENT_EVENTS: Mapping[str, type[_Payload]] = {
@@ -148,11 +171,20 @@ SERVER_EVENTS = (
     "session_ended",
     "pong",
     "error",
+    "webrtc_answer",
+    "webrtc_offer",
+    "webrtc_ice_ack",
+    "webrtc_state",
+    "network_report_ack",
 )
 
 
 def parse_client_event(name: str, data: Any) -> ClientEvent:
     """The typed event for ``name`` with payload ``data`` (a dict, or nothing)."""
+    if name in SIGNALING_EVENTS:
+        if not isinstance(data, dict):
+            raise ProtocolError("bad_payload", f"{name}: the payload must be an object")
+        return Signaling(kind=name, payload=data)  # type: ignore[arg-type]
     model = CLIENT_EVENTS.get(name)
     if model is None:
         raise ProtocolError("bad_event", f"unknown event {name!r}")

@@ -79,6 +79,9 @@ async def socket_health(request: Request) -> dict[str, object]:
     body = _browser(request).namespace.health()
     if access.key_id(request.headers) is None:
         return {"status": body["status"]}
+    webrtc = getattr(request.app.state, "webrtc", None)
+    if webrtc is not None:
+        body["webrtc"] = webrtc.health()
     return body
 
 
