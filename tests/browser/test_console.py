@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import launch, speech_wav
+from chromium import launch, speech_wav
 
 from fakes.live_server import LiveServer, live_server
 from voxagent.settings import Settings, load_settings
@@ -39,7 +39,9 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live
 
 
 async def console(page: Any, server: LiveServer, query: str = "") -> None:
-    await page.goto(f"{server.url}/console?persona=sandra&language=en&bargeIn=0{query}")
+    await page.goto(
+        f"{server.url}/console?persona=sandra&language=en&bargeIn=0&transport=websocket{query}"
+    )
     await page.click("#start")
     await page.wait_for_function("window.voxConsole && window.voxConsole.sessionId")
 
@@ -128,7 +130,7 @@ async def test_talking_over_the_agent_stops_it_at_once(
     browser = await launch(playwright, wav)
     page = await (await browser.new_context(bypass_csp=True)).new_page()
     try:
-        await page.goto(f"{server.url}/console?persona=sandra&language=en")
+        await page.goto(f"{server.url}/console?persona=sandra&language=en&transport=websocket")
         await page.click("#start")
         await page.wait_for_function("window.voxConsole.bargeInAcks >= 1", timeout=20000)
         ack_ms = await vox(page, "lastBargeInAckMs")

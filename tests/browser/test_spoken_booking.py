@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import launch, speech_wav
+from chromium import launch, speech_wav
 
 from fakes.live_server import live_server
 from voxagent.settings import load_settings
@@ -88,6 +88,13 @@ async def agent_turns(page: Any) -> list[str]:
 async def test_a_spoken_booking_with_sandra_lands_in_the_database(
     playwright: Any, tmp_path: Path
 ) -> None:
+    await spoken_booking(playwright, tmp_path, transport="websocket")
+
+
+async def spoken_booking(
+    playwright: Any, tmp_path: Path, *, transport: str, **settings: Any
+) -> dict[str, Any]:
+    """The whole booking through the page; returns the page's hooks at the end."""
     from voxagent.providers.tts.piper import PiperVoiceSynthesizer
 
     voice = PiperVoiceSynthesizer(workers=1)
@@ -100,22 +107,25 @@ async def test_a_spoken_booking_with_sandra_lands_in_the_database(
         for _, answer in ANSWERS
     }
     quiet = speech_wav(tmp_path / "quiet.wav", [60.0])  # Chromium's fake capture device
-    settings = load_settings(
+    config = load_settings(
         _env_file=None,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
         media_dir=str(tmp_path / "media"),
         browser_persona="sandra",
         stt_workers=1,
         tts_workers=1,
+        **settings,
     )
-    async with live_server(settings) as server:
+    async with live_server(config) as server:
         browser = await launch(playwright, quiet)
         context = await browser.new_context(bypass_csp=True)
         await context.add_init_script(MICROPHONE)
         page = await context.new_page()
         said: list[str] = []
         try:
-            await page.goto(f"{server.url}/console?persona=sandra&language=en&bargeIn=0")
+            await page.goto(
+                f"{server.url}/console?persona=sandra&language=en&bargeIn=0&transport={transport}"
+            )
             await page.click("#start")
             booked: list[tuple[Any, ...]] = []
             heard = 0
@@ -148,12 +158,19 @@ async def test_a_spoken_booking_with_sandra_lands_in_the_database(
                 f"{e['role']}: {e['text']}" for e in transcript if e.get("final", True)
             )
             ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "console-booked.png"), full_page=True)
+            await page.screenshot(
+                path=str(ARTIFACTS / f"console-booked-{transport}.png"), full_page=True
+            )
             assert booked, dialogue
             assert booked[0][2] == "booked" and booked[0][1] == 2, dialogue
             finals = [e for e in transcript if e["role"] == "user" and e.get("final")]
             assert len(finals) >= 5, "the page showed what the guest said"
             assert await page.evaluate("window.voxConsole.maxOutputRms") > 0.01
+            hooks: dict[str, Any] = await page.evaluate(
+                "Object.fromEntries(Object.keys(window.voxConsole)"
+                ".map(k => [k, window.voxConsole[k]]))"
+            )
+            return hooks
         finally:
             await browser.close()
             await voice.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import Server, free_port, start_server, stop_server
+from server_process import Server, free_port, start_server, stop_server
 
 from voxagent.simulator.fake_telnyx import FakeTelnyx
 

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import urllib.request
 
-from conftest import Server
+from server_process import Server
 
 from voxagent.simulator.caller import DEFAULT_SCRIPT, simulate_call
 

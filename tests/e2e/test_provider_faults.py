@@ -11,7 +11,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from conftest import free_port, start_server, stop_server
+from server_process import free_port, start_server, stop_server
 
 from fakes.deepgram_server import FakeDeepgram
 from voxagent.simulator.caller import simulate_call

@@ -12,7 +12,7 @@ import uuid
 import numpy as np
 import pytest
 import websockets
-from conftest import Server, start_server, stop_server
+from server_process import Server, start_server, stop_server
 
 from voxagent.audio.g711 import codec_for
 from voxagent.audio.resample import resample

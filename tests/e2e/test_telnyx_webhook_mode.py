@@ -77,7 +77,7 @@ async def test_a_batch_of_20_respects_its_concurrency_limit(tmp_path: Path) -> N
 
 
 async def test_a_call_whose_stream_fails_goes_on_in_webhook_mode(tmp_path: Path) -> None:
-    from conftest import free_port
+    from server_process import free_port
 
     dead = f"ws://127.0.0.1:{free_port()}/stream/media"  # nothing listens there
     async with telnyx_stack(

@@ -5,6 +5,7 @@
 //   audio-out.js   agent audio → scheduled AudioBuffers → AnalyserNode → speakers
 //   vad.js         the page's own barge-in (mic clearly louder than the agent's echo)
 //   avatar.js      the mouth follows the output's RMS
+//   webrtc.js      the audio over a peer connection (default), Socket.IO audio as fallback
 //   transcript.js  the conversation as it happens
 //
 // Settings come from the page's address (?vadThreshold=0.03&mouthGain=8…): see SETTINGS.
@@ -16,6 +17,7 @@ import { Player } from "./audio-out.js";
 import { Avatar } from "./avatar.js";
 import { BargeInDetector } from "./vad.js";
 import { Transcript } from "./transcript.js";
+import { WebRTCAudio, networkCheck } from "./webrtc.js";
 
 const SETTINGS = [
   // name, default, meaning
@@ -30,6 +32,8 @@ const SETTINGS = [
   ["jitterMs", 30, "playback: cushion (ms) before a chunk that starts an empty queue"],
   ["playbackReportMs", 100, "playback reports are sent at most this often (ms)"],
   ["pingMs", 15000, "a ping every this many ms (round trip shown); 0: none"],
+  ["webrtcTimeoutMs", 5000, "WebRTC: not connected after this many ms → a new try (5 tries), then WebSocket audio"],
+  ["bargeMuteMs", 500, "WebRTC: after a barge-in, the agent's track is muted this long (its jitter buffer)"],
 ];
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const RESUME_TIMEOUT_MS = 5000;
@@ -53,6 +57,7 @@ function readSettings(search) {
   cfg.persona = params.get("persona");
   cfg.language = params.get("language");
   cfg.userId = params.get("userId") || params.get("user_id");
+  cfg.transport = params.get("transport");
   return cfg;
 }
 
@@ -64,6 +69,11 @@ const ui = {
   userId: $("user-id"),
   persona: $("persona"),
   language: $("language"),
+  transport: $("transport"),
+  transportStatus: $("transport-status"),
+  networkCheck: $("network-check"),
+  networkResult: $("network-result"),
+  remoteAudio: $("remote-audio"),
   start: $("start"),
   end: $("end"),
   formMessage: $("form-message"),
@@ -139,6 +149,16 @@ const S = {
   events: {},
   resumes: 0,
   failedResumes: 0,
+  rtcMaxRms: 0, // the loudest agent audio heard over earlier peer connections
+  rtc: null, // WebRTCAudio while the session's audio goes (or tries to go) over WebRTC
+  transport: "webrtc",
+  transportNote: "",
+  webrtcFallbacks: 0,
+  lastAckAt: 0,
+  networkReport: null,
+  dataChannelEvents: {},
+  silenceAfterBargeMs: null, // barge-in sent → the agent's audio measured silent at the page
+  bargeAt: null,
 };
 
 const transcript = new Transcript(ui.transcript);
@@ -205,6 +225,7 @@ function initForm() {
   choose(ui.persona, config.persona || stored("vox.persona") || "sandra");
   const browserLang = (navigator.language || "en").toLowerCase().startsWith("es") ? "es" : "en";
   choose(ui.language, config.language || stored("vox.language") || browserLang);
+  choose(ui.transport, config.transport || stored("vox.transport") || (window.RTCPeerConnection ? "webrtc" : "websocket"));
   for (const [name, def, meaning] of SETTINGS) {
     const dt = document.createElement("dt");
     dt.textContent = `${name}=${config[name]}`;
@@ -219,13 +240,14 @@ function saveForm() {
   store("vox.userId", ui.userId.value.trim());
   store("vox.persona", ui.persona.value);
   store("vox.language", ui.language.value);
+  store("vox.transport", ui.transport.value);
 }
 
 function setControls() {
   const live = S.sessionActive || S.busy || S.awaitingStart || S.resuming || S.pendingResume;
   ui.start.disabled = live;
   ui.end.disabled = !(S.sessionActive || S.awaitingStart || S.resuming || S.pendingResume);
-  for (const el of [ui.apiKey, ui.userId, ui.persona, ui.language]) el.disabled = live;
+  for (const el of [ui.apiKey, ui.userId, ui.persona, ui.language, ui.transport]) el.disabled = live;
   const canType = S.sessionActive && !S.resuming;
   ui.textInput.disabled = !canType;
   ui.textSend.disabled = !canType;
@@ -286,6 +308,7 @@ function stopMic() {
 
 function onMicChunk(pcm) {
   if (!S.sessionActive || S.resuming || !conn.connected) return;
+  if (S.rtc && S.rtc.connected) return; // the microphone goes out on the peer connection
   if (conn.emit("audio", { seq: S.seq, pcm })) {
     S.lastSentSeq = S.seq;
     S.seq += 1;
@@ -295,9 +318,7 @@ function onMicChunk(pcm) {
 
 function onMicLevel(rms) {
   S.micRms = rms;
-  const player = S.player;
-  const playing = player ? player.playing : false;
-  const outRms = player ? player.rms() : 0;
+  const { playing, rms: outRms } = output();
   if (!S.sessionActive) return;
   if (!playing && rms > config.vadThreshold) S.lastSpeechAt = performance.now();
   if (config.bargeIn && detector.feed(rms, outRms, playing, LEVEL_MS)) bargeIn();
@@ -309,14 +330,18 @@ function bargeIn() {
   const playedMs = player ? player.playedMs() : 0;
   flushPlayback(true);
   if (player) player.stopAll();
+  if (S.rtc && S.rtc.connected) S.rtc.silence(config.bargeMuteMs);
   avatar.rest();
   S.dropAudio = true;
   clearTimeout(S.dropAudioTimer);
   S.dropAudioTimer = setTimeout(() => (S.dropAudio = false), 2000);
   S.bargeIns += 1;
   S.bargeSentAt = performance.now();
+  S.bargeAt = S.bargeSentAt;
+  S.silenceAfterBargeMs = null;
   S.lastSpeechAt = performance.now();
-  conn.emit("barge_in", { played_ms: Math.round(playedMs) });
+  const payload = { played_ms: Math.round(playedMs) };
+  if (!(S.rtc && S.rtc.send("barge_in", payload))) conn.emit("barge_in", payload);
   transcript.markInterrupted(null, null);
 }
 
@@ -369,6 +394,87 @@ function flushPlayback(force = false) {
 function stopPlayback() {
   if (S.player) S.player.stopAll();
   avatar.rest();
+}
+
+/** What the agent's voice is doing now, whichever way it comes: {playing, rms}. */
+function output() {
+  if (S.rtc && S.rtc.connected) {
+    const rms = S.rtc.rms();
+    return { playing: S.state === "speaking" || rms > config.mouthGate, rms };
+  }
+  const player = S.player;
+  return { playing: player ? player.playing : false, rms: player ? player.rms() : 0 };
+}
+
+// ---------------------------------------------------------------- WebRTC
+
+function transportNote(text) {
+  S.transportNote = text || "";
+  ui.transportStatus.textContent = S.transportNote;
+}
+
+/** The session runs: move its audio to a peer connection (Socket.IO carries it until then). */
+function startWebRTC() {
+  if (S.transport !== "webrtc" || !S.sessionId || !window.RTCPeerConnection) return;
+  if (S.rtc) S.rtc.close();
+  const rtc = new WebRTCAudio({
+    ctx: S.ctx,
+    audioEl: ui.remoteAudio,
+    token: conn.token,
+    sessionId: S.sessionId,
+    micStream: S.mic && S.mic.stream,
+    connectTimeoutMs: config.webrtcTimeoutMs,
+    onStatus: (code, text) => transportNote(text),
+    onEvent: (name, payload) => onDataChannelEvent(name, payload),
+    onGiveUp: (why) => {
+      if (S.rtc !== rtc) return;
+      S.rtc = null;
+      S.rtcMaxRms = Math.max(S.rtcMaxRms, rtc.maxRms);
+      S.webrtcFallbacks += 1;
+      rtc.close();
+      transportNote(`WebRTC could not connect (${why}): using WebSocket audio.`);
+      transcript.system("WebRTC could not connect: the audio goes over the WebSocket instead.");
+    },
+  });
+  S.rtc = rtc;
+  rtc.start().catch((err) => rtc._failed(err.message || String(err)));
+}
+
+function stopWebRTC() {
+  if (S.rtc) {
+    S.rtcMaxRms = Math.max(S.rtcMaxRms, S.rtc.maxRms);
+    S.rtc.close();
+  }
+  S.rtc = null;
+}
+
+/** The data channel repeats the server's events; the page takes the barge-in acknowledgement
+ *  from whichever way it comes first (the rest it reads from Socket.IO). */
+function onDataChannelEvent(name, payload) {
+  S.dataChannelEvents[name] = (S.dataChannelEvents[name] || 0) + 1;
+  if (name === "barge_in_ack") onServerEvent(name, payload);
+}
+
+async function onNetworkCheck() {
+  ui.networkResult.textContent = "checking the network…";
+  try {
+    let iceServers = [];
+    if (conn.token) {
+      const res = await fetch("/api/webrtc/config", { headers: { Authorization: `Bearer ${conn.token}` } });
+      if (res.ok) iceServers = (await res.json()).iceServers || [];
+    } else {
+      iceServers = [{ urls: ["stun:stun.l.google.com:19302"] }];
+    }
+    const report = await networkCheck(iceServers);
+    S.networkReport = report;
+    const types = report.candidate_types.length ? report.candidate_types.join(", ") : "none";
+    ui.networkResult.textContent =
+      `server round trip ${report.rtt_ms} ms · STUN ${report.stun_ok ? "reachable" : "not reachable"} · candidates: ${types}` +
+      (report.candidate_types.includes("relay") ? " (TURN works)" : "");
+    if (conn.connected) conn.emit("network_report", report);
+  } catch (err) {
+    ui.networkResult.textContent = `network check failed: ${err.message || err}`;
+  }
 }
 
 // ---------------------------------------------------------------- timings
@@ -504,6 +610,11 @@ async function onStart(event) {
     return;
   }
   ensureAudio(); // synchronously inside the click: the autoplay rules want a gesture
+  S.transport = ui.transport.value === "websocket" ? "websocket" : "webrtc";
+  transportNote(S.transport === "webrtc" ? "" : "Audio over the WebSocket.");
+  // iOS Safari plays a remote stream only if play() was called from the tap itself
+  const unlocked = ui.remoteAudio.play();
+  if (unlocked && unlocked.catch) unlocked.catch(() => {});
   S.busy = true;
   formMessage("");
   saveForm();
@@ -552,6 +663,7 @@ function sessionEnded(reason) {
   S.resuming = false;
   S.pendingResume = false;
   S.sessionId = null;
+  stopWebRTC();
   stopMic();
   stopPlayback();
   setAgentState("idle");
@@ -573,6 +685,7 @@ function onConnectionStatus(code, text) {
     }
     S.sessionActive = false;
     S.pendingResume = false;
+    stopWebRTC();
     stopMic();
     stopPlayback();
     setAgentState("idle");
@@ -619,6 +732,7 @@ function onServerEvent(name, p) {
       setAgentState("listening");
       setControls();
       flushReports();
+      startWebRTC();
       break;
     case "session_resumed":
       if (!S.resuming) break;
@@ -634,6 +748,7 @@ function onServerEvent(name, p) {
       if (S.mic && !S.mic.running) startMic();
       setControls();
       flushReports();
+      startWebRTC();
       break;
     case "state":
       if (VALID_STATES.has(payload.state)) {
@@ -667,6 +782,8 @@ function onServerEvent(name, p) {
       if (S.player) S.player.sentenceEnded(payload.sentence);
       break;
     case "barge_in_ack":
+      if (performance.now() - S.lastAckAt < 1000 && S.bargeSentAt == null) break; // seen already
+      S.lastAckAt = performance.now();
       S.bargeInAcks += 1;
       if (S.bargeSentAt != null) {
         S.lastBargeInAckMs = performance.now() - S.bargeSentAt;
@@ -706,6 +823,13 @@ function onServerEvent(name, p) {
       } else {
         sessionEnded(payload.reason || "ended");
       }
+      break;
+    case "webrtc_state":
+      if (payload.state === "closed" && S.rtc && payload.pc_id === S.rtc.pcId && S.sessionActive) {
+        S.rtc._failed(`closed by the server (${payload.reason || "?"})`);
+      }
+      break;
+    case "network_report_ack":
       break;
     case "pong":
       if (typeof payload.t === "number") {
@@ -757,10 +881,12 @@ let shownChunks = "";
 function frame(now) {
   const dt = now - lastFrame;
   lastFrame = now;
-  const player = S.player;
-  const playing = player ? player.playing : false;
-  const rms = player ? player.rms() : 0;
+  const { playing, rms } = output();
   avatar.update(rms, dt, playing);
+  if (S.bargeAt != null && S.rtc && S.rtc.streamRms() < config.mouthGate) {
+    S.silenceAfterBargeMs = performance.now() - S.bargeAt;
+    S.bargeAt = null;
+  }
   ui.outLevel.value = rms;
   ui.micLevel.value = S.mic && S.mic.running ? S.micRms : 0;
   const chunks = `${S.chunksSent} / ${S.chunksReceived}`;
@@ -776,12 +902,23 @@ function frame(now) {
 function hooks() {
   const h = {};
   const get = (name, fn) => Object.defineProperty(h, name, { get: fn, enumerable: true });
-  get("outputRms", () => (S.player ? S.player.rms() : 0));
-  get("maxOutputRms", () => (S.player ? S.player.maxRms : 0));
+  get("outputRms", () => output().rms);
+  get("maxOutputRms", () => Math.max(S.player ? S.player.maxRms : 0, S.rtcMaxRms || 0, S.rtc ? S.rtc.maxRms : 0));
+  get("transport", () => (S.rtc && S.rtc.connected ? "webrtc" : "websocket"));
+  get("transportChoice", () => S.transport);
+  get("transportNote", () => S.transportNote);
+  get("webrtcConnected", () => Boolean(S.rtc && S.rtc.connected));
+  get("webrtcConnectMs", () => (S.rtc ? S.rtc.connectMs : null));
+  get("webrtcRebuilds", () => (S.rtc ? S.rtc.rebuilds : 0));
+  get("webrtcPcId", () => (S.rtc ? S.rtc.pcId : null));
+  get("webrtcFallbacks", () => S.webrtcFallbacks);
+  get("dataChannelEvents", () => ({ ...S.dataChannelEvents }));
+  get("silenceAfterBargeMs", () => S.silenceAfterBargeMs);
+  get("networkReport", () => (S.networkReport ? { ...S.networkReport } : null));
   get("mouthOpen", () => avatar.open);
   get("maxMouthOpen", () => avatar.maxOpen);
   get("micRms", () => S.micRms);
-  get("playing", () => (S.player ? S.player.playing : false));
+  get("playing", () => output().playing);
   get("playedMs", () => (S.player ? S.player.playedMs() : 0));
   get("state", () => S.state);
   get("sessionId", () => S.sessionId);
@@ -823,6 +960,7 @@ setAgentState("idle");
 ui.form.addEventListener("submit", onStart);
 ui.end.addEventListener("click", onEnd);
 ui.textForm.addEventListener("submit", onSendText);
+ui.networkCheck.addEventListener("click", onNetworkCheck);
 for (const type of ["pointerdown", "keydown", "touchend"]) {
   document.addEventListener(type, resumeAudioOnGesture, { capture: true, passive: true });
 }
