@@ -155,6 +155,35 @@ async def test_a_killed_peer_is_rebuilt_and_the_talk_goes_on(
         await browser.close()
 
 
+async def test_when_webrtc_cannot_connect_the_page_falls_back_and_says_so(
+    playwright: Any, server: LiveServer
+) -> None:
+    browser = await launch(playwright)
+    context = await browser.new_context(bypass_csp=True)
+    page = await context.new_page()
+    try:
+        # A peer that must connect within 1 ms, and one try: WebRTC cannot make it.
+        await page.goto(
+            f"{server.url}/console?persona=sandra&language=en&bargeIn=0"
+            "&webrtcTimeoutMs=1&webrtcTries=1"
+        )
+        await page.click("#start")
+        await page.wait_for_function("window.voxConsole.webrtcFallbacks === 1", timeout=20000)
+        note = await page.evaluate("window.voxConsole.transportNote")
+        assert "using WebSocket audio" in note, note
+        await page.wait_for_function(f"{DONE}", timeout=60000)
+        before = await page.evaluate("window.voxConsole.audioChunksReceived")
+        await ask(page, "what is the wifi password")
+        await page.wait_for_function(
+            f"window.voxConsole.audioChunksReceived > {before}", timeout=30000
+        )
+        assert await page.evaluate("window.voxConsole.transport") == "websocket"
+        shown = await page.inner_text("#transport-status")
+        assert "WebRTC could not connect" in shown
+    finally:
+        await browser.close()
+
+
 async def test_a_spoken_booking_with_sandra_over_webrtc(playwright: Any, tmp_path: Path) -> None:
     hooks = await spoken_booking(playwright, tmp_path, transport="webrtc", **LOOPBACK)
     assert hooks["webrtcConnected"] and hooks["transport"] == "webrtc"

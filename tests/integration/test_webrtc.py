@@ -316,3 +316,57 @@ async def test_signaling_also_works_over_socketio(server: LiveServer) -> None:
     finally:
         await page.close()
         await caller.close()
+
+
+async def test_the_server_can_offer_and_candidates_can_trickle(server: LiveServer) -> None:
+    """The seed's three-endpoint shape: we offer, the page answers (``/answer``), and the
+    page's candidates arrive by ``/ice`` (an empty one ends them)."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    caller, token = await session(server, "rtc-8")
+    page = RTCPeerConnection()
+    connected = asyncio.Event()
+
+    @page.on("connectionstatechange")
+    async def _changed() -> None:
+        if page.connectionState == "connected":
+            connected.set()
+
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+            offered = await http.post(
+                "/api/webrtc/offer", json={"session_id": caller.session_id}, headers=auth
+            )
+            assert offered.status_code == 200, offered.text
+            offer = offered.json()
+            assert offer["type"] == "offer" and "m=audio" in offer["sdp"]
+            await page.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+            await page.setLocalDescription(await page.createAnswer())
+            sdp = page.localDescription.sdp
+            answered = await http.post(
+                "/api/webrtc/answer", json={"pc_id": offer["pc_id"], "sdp": sdp}, headers=auth
+            )
+            assert answered.status_code == 200, answered.text
+            again = await http.post(
+                "/api/webrtc/answer", json={"pc_id": offer["pc_id"], "sdp": sdp}, headers=auth
+            )
+            assert again.status_code == 400, "an answer is taken once"
+            lines = [line[2:] for line in sdp.splitlines() if line.startswith("a=candidate:")]
+            trickled = await http.patch(
+                "/api/webrtc/offer",
+                json={
+                    "pc_id": offer["pc_id"],
+                    "candidates": [
+                        {"candidate": lines[0], "sdpMid": "0", "sdpMLineIndex": 0},
+                        {"candidate": ""},
+                    ],
+                },
+                headers=auth,
+            )
+            assert trickled.status_code == 200 and trickled.json()["added"] == 1, trickled.text
+        await asyncio.wait_for(connected.wait(), 10)
+        await caller.wait_for("webrtc_state", predicate=lambda d: d.get("state") == "connected")
+    finally:
+        await page.close()
+        await caller.close()

@@ -32,6 +32,7 @@ const SETTINGS = [
   ["jitterMs", 30, "playback: cushion (ms) before a chunk that starts an empty queue"],
   ["playbackReportMs", 100, "playback reports are sent at most this often (ms)"],
   ["pingMs", 15000, "a ping every this many ms (round trip shown); 0: none"],
+  ["webrtcTries", 5, "WebRTC: new peer connections tried (exponential backoff) before falling back to WebSocket audio"],
   ["webrtcTimeoutMs", 5000, "WebRTC: not connected after this many ms → a new try (5 tries), then WebSocket audio"],
   ["bargeMuteMs", 500, "WebRTC: after a barge-in, the agent's track is muted this long (its jitter buffer)"],
 ];
@@ -424,6 +425,7 @@ function startWebRTC() {
     sessionId: S.sessionId,
     micStream: S.mic && S.mic.stream,
     connectTimeoutMs: config.webrtcTimeoutMs,
+    backoffMs: BACKOFF_MS.slice(0, Math.max(0, Math.round(config.webrtcTries) - 1)),
     onStatus: (code, text) => transportNote(text),
     onEvent: (name, payload) => onDataChannelEvent(name, payload),
     onGiveUp: (why) => {

@@ -7,7 +7,7 @@
 //             our ICE candidates trickle to POST /api/webrtc/ice (an empty one ends them)
 //   failure   not connected within `connectTimeoutMs`, or ICE failed / disconnected past
 //             `graceMs`: a NEW peer connection (`restart` with the old pc_id: aiortc's ICE
-//             restart is unreliable), up to `backoffMs.length` times with exponential backoff;
+//             restart is unreliable), `backoffMs.length` more tries with exponential backoff;
 //             then onGiveUp() and the page stays on WebSocket audio
 //
 // The remote stream plays through an <audio> element (Chromium is silent for remote WebRTC
