@@ -80,3 +80,19 @@ def running_server(**env: str) -> Iterator[ServerProcess]:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def cloud_env(deepgram_url: str, anthropic_url: str, elevenlabs_url: str) -> dict[str, str]:
+    """Settings that point the server at the loopback fakes of Deepgram, Claude and ElevenLabs
+    (keys ``dg``, ``ant``, ``el``)."""
+    return {
+        "STT_PROVIDER": "deepgram",
+        "DEEPGRAM_API_KEY": "dg",
+        "DEEPGRAM_BASE_URL": deepgram_url,
+        "LLM_PROVIDER": "anthropic",
+        "CLAUDE_API_KEY": "ant",
+        "ANTHROPIC_BASE_URL": anthropic_url,
+        "TTS_PROVIDER": "elevenlabs",
+        "ELEVENLABS_API_KEY": "el",
+        "ELEVENLABS_BASE_URL": elevenlabs_url,
+    }

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))  # the fakes
-from _server import running_server
+from _server import cloud_env, running_server
 
 from fakes.deepgram_server import FakeDeepgram
 from fakes.llm_servers import FakeAnthropic, booking_policy
@@ -52,17 +52,7 @@ async def run(stack: str, n: int, voice: PiperVoiceSynthesizer) -> dict[str, Any
                 FakeAnthropic(booking_policy("en"), api_key="ant")
             )
             eleven = await fakes.enter_async_context(FakeElevenLabs(api_key="el"))
-            env |= {
-                "STT_PROVIDER": "deepgram",
-                "DEEPGRAM_API_KEY": "dg",
-                "DEEPGRAM_BASE_URL": deepgram.url,
-                "LLM_PROVIDER": "anthropic",
-                "CLAUDE_API_KEY": "ant",
-                "ANTHROPIC_BASE_URL": claude.url,
-                "TTS_PROVIDER": "elevenlabs",
-                "ELEVENLABS_API_KEY": "el",
-                "ELEVENLABS_BASE_URL": eleven.base_url,
-            }
+            env |= cloud_env(deepgram.url, claude.url, eleven.base_url)
         with running_server(**env) as server:
             url = f"http://127.0.0.1:{server.port}"
             rss0 = server.rss_mb()

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))  # the fakes
-from _server import running_server
+from _server import cloud_env, running_server
 
 from fakes.deepgram_server import FakeDeepgram
 from fakes.dialogues import spanish_booking_script
@@ -48,17 +48,8 @@ async def run_mode(
         FakeAnthropic(booking_policy("es"), api_key="ant", first_byte_delay=llm_ttft) as claude,
         FakeElevenLabs(api_key="el", first_byte_delay=tts_ttfb) as eleven,
     ):
-        env = {
+        env = cloud_env(deepgram.url, claude.url, eleven.base_url) | {
             "TELNYX_TRANSCRIPTION_LANG": "es",
-            "STT_PROVIDER": "deepgram",
-            "DEEPGRAM_API_KEY": "dg",
-            "DEEPGRAM_BASE_URL": deepgram.url,
-            "LLM_PROVIDER": "anthropic",
-            "CLAUDE_API_KEY": "ant",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "TTS_PROVIDER": "elevenlabs",
-            "ELEVENLABS_API_KEY": "el",
-            "ELEVENLABS_BASE_URL": eleven.base_url,
             "SPECULATIVE_RESPONSES": "true" if speculative else "false",
         }
         with running_server(**env) as server:

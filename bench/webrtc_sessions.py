@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))  # the fakes
-from _server import ServerProcess, running_server
+from _server import ServerProcess, cloud_env, running_server
 
 from fakes.deepgram_server import FakeDeepgram
 from fakes.llm_servers import FakeAnthropic, booking_policy
@@ -129,17 +129,7 @@ async def stack_env(stack: str, fakes: AsyncExitStack, n: int) -> dict[str, str]
         )
         claude = await fakes.enter_async_context(FakeAnthropic(booking_policy("en"), api_key="ant"))
         eleven = await fakes.enter_async_context(FakeElevenLabs(api_key="el"))
-        env |= {
-            "STT_PROVIDER": "deepgram",
-            "DEEPGRAM_API_KEY": "dg",
-            "DEEPGRAM_BASE_URL": deepgram.url,
-            "LLM_PROVIDER": "anthropic",
-            "CLAUDE_API_KEY": "ant",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "TTS_PROVIDER": "elevenlabs",
-            "ELEVENLABS_API_KEY": "el",
-            "ELEVENLABS_BASE_URL": eleven.base_url,
-        }
+        env |= cloud_env(deepgram.url, claude.url, eleven.base_url)
     return env
 
 

@@ -16,6 +16,7 @@ from voxagent.channels.browser import routes as browser_routes
 from voxagent.channels.telnyx import outbound as telnyx_outbound
 from voxagent.channels.telnyx import routes as telnyx_routes
 from voxagent.channels.webrtc import routes as webrtc_routes
+from voxagent.channels.webrtc.signaling import SignalingError
 from voxagent.security.http import BodyLimit, SecurityHeaders
 from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(browser_routes.router)
     app.include_router(browser_routes.pages)
     app.include_router(webrtc_routes.router)
+    app.add_exception_handler(SignalingError, webrtc_routes.refused)
     app.mount("/static", StaticFiles(directory=str(browser_routes.STATIC_DIR)), name="static")
     if settings.cors_origins.strip():
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]

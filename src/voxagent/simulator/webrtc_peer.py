@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ import httpx
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from voxagent.channels.webrtc.tracks import pcm_frame
 
 __all__ = ["MicrophoneTrack", "PagePeer"]
 
@@ -59,11 +60,7 @@ class MicrophoneTrack(MediaStreamTrack):
         del self._pending[: FRAME * 2]
         if not self._pending:
             self._spoken.set()
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
-        frame.planes[0].update(chunk)
-        frame.sample_rate = RATE
-        frame.pts = self._frames * FRAME
-        frame.time_base = fractions.Fraction(1, RATE)
+        frame = pcm_frame(chunk, self._frames * FRAME)
         self._frames += 1
         return frame
 

@@ -17,7 +17,7 @@ from voxagent.channels.webrtc.signaling import (
     SignalingError,
 )
 
-__all__ = ["router"]
+__all__ = ["refused", "router"]
 
 router = APIRouter(prefix="/api/webrtc", tags=["webrtc"])
 
@@ -43,7 +43,9 @@ def session_user(request: Request) -> UserClaims:
 User = Annotated[UserClaims, Depends(session_user)]
 
 
-def _refused(exc: SignalingError) -> JSONResponse:
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    """The app's handler for a :class:`SignalingError`: its status, message and code."""
+    assert isinstance(exc, SignalingError)
     return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
 
 
@@ -54,27 +56,18 @@ async def config(request: Request, user: User) -> dict[str, object]:
 
 @router.post("/offer", summary="The page's SDP offer → our answer (or, with no sdp, our offer)")
 async def offer(request: Request, body: OfferRequest, user: User) -> object:
-    try:
-        return await _service(request).offer(user, body)
-    except SignalingError as exc:
-        return _refused(exc)
+    return await _service(request).offer(user, body)
 
 
 @router.post("/answer", summary="The page's answer to our offer (the three-endpoint shape)")
 async def answer(request: Request, body: AnswerRequest, user: User) -> object:
-    try:
-        return await _service(request).answer(user, body)
-    except SignalingError as exc:
-        return _refused(exc)
+    return await _service(request).answer(user, body)
 
 
 @router.post("/ice", summary="Trickled ICE candidates (an empty candidate: end of candidates)")
 @router.patch("/offer", summary="The same, on the offer resource")
 async def ice(request: Request, body: IceRequest, user: User) -> object:
-    try:
-        return await _service(request).ice(user, body)
-    except SignalingError as exc:
-        return _refused(exc)
+    return await _service(request).ice(user, body)
 
 
 @router.post("/network-report", summary="The console's pre-call network check (counted)")

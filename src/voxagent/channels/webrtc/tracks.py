@@ -26,7 +26,7 @@ from collections.abc import Callable
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-__all__ = ["AgentAudioTrack", "consume"]
+__all__ = ["AgentAudioTrack", "consume", "pcm_frame"]
 
 RATE = 16000
 FRAME_SAMPLES = RATE // 50
@@ -36,6 +36,16 @@ DEFAULT_JITTER_S = 0.06
 MAX_QUEUED_FRAMES = 250
 """5 s of agent audio: the engine runs at most 80 ms ahead, so this is only a safety net."""
 SILENCE = bytes(FRAME_BYTES)
+
+
+def pcm_frame(pcm: bytes, pts: int) -> av.AudioFrame:
+    """20 ms of 16 kHz mono PCM as the frame aiortc's encoder takes, stamped at ``pts``."""
+    frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
+    frame.planes[0].update(pcm)
+    frame.sample_rate = RATE
+    frame.pts = pts
+    frame.time_base = fractions.Fraction(1, RATE)
+    return frame
 
 
 class AgentAudioTrack(MediaStreamTrack):
@@ -108,12 +118,7 @@ class AgentAudioTrack(MediaStreamTrack):
             await asyncio.sleep(due - now)
         elif now - due > 0.2:  # the loop stalled: don't burst to catch up, start again
             self._started = now - self._frames_out * FRAME_S
-        pcm = self._next_frame()
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(pcm)
-        frame.sample_rate = RATE
-        frame.pts = self._frames_out * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, RATE)
+        frame = pcm_frame(self._next_frame(), self._frames_out * FRAME_SAMPLES)
         self._frames_out += 1
         return frame
 

@@ -21,6 +21,14 @@ export function pcmToFloat32(pcm) {
   return out;
 }
 
+/** RMS (0..1) of an AnalyserNode's current window (`window`: a Float32Array of its fftSize). */
+export function analyserRms(analyser, window) {
+  analyser.getFloatTimeDomainData(window);
+  let sum = 0;
+  for (let i = 0; i < window.length; i++) sum += window[i] * window[i];
+  return Math.sqrt(sum / window.length);
+}
+
 export class Player {
   constructor(ctx, { jitterMs = 30 } = {}) {
     this.ctx = ctx;
@@ -142,10 +150,7 @@ export class Player {
 
   /** RMS (0..1) of what the output is playing right now, from the AnalyserNode. */
   rms() {
-    this.analyser.getFloatTimeDomainData(this.window);
-    let sum = 0;
-    for (let i = 0; i < this.window.length; i++) sum += this.window[i] * this.window[i];
-    const rms = Math.sqrt(sum / this.window.length);
+    const rms = analyserRms(this.analyser, this.window);
     this.lastRms = rms;
     if (rms > this.maxRms) this.maxRms = rms;
     return rms;

@@ -16,6 +16,8 @@
 // (getStats: jitterBufferDelay / jitterBufferEmittedCount), which the server subtracts from
 // what it sent to know what was heard.
 
+import { analyserRms } from "./audio-out.js";
+
 export class WebRTCAudio {
   constructor({ ctx, audioEl, token, sessionId, micStream, onStatus, onEvent, onGiveUp,
                 connectTimeoutMs = 5000, graceMs = 2000, backoffMs = [500, 1000, 2000, 4000, 8000] }) {
@@ -171,10 +173,7 @@ export class WebRTCAudio {
   /** RMS of the agent's stream as it arrives, muted or not (what the server still sends). */
   streamRms() {
     if (!this.analyser) return 0;
-    this.analyser.getFloatTimeDomainData(this.window);
-    let sum = 0;
-    for (let i = 0; i < this.window.length; i++) sum += this.window[i] * this.window[i];
-    const rms = Math.sqrt(sum / this.window.length);
+    const rms = analyserRms(this.analyser, this.window);
     this.lastRms = rms;
     if (rms > this.maxRms) this.maxRms = rms;
     return rms;
