@@ -7,7 +7,8 @@ lines (Piper, 16 kHz) into its microphone track in real time, waits for the agen
 the agent's track, and barges in once (on the data channel). Prints per N: connect time,
 response p50/p95 (the end of the page's speech → the first loud frame of the agent's track),
 barge-in (``barge_in`` sent → ``barge_in_ack``, and → the agent's track silent at the page),
-server CPU per peer and MB per peer.
+server CPU per peer and MB per peer, and the CPU of this process (the simulated pages: Opus in
+Python for every peer, so at 25 peers it, not the server, is what saturates two cores).
 
 ``--soak-minutes M`` instead keeps N sessions talking for M minutes (each conversation ends
 and a new one starts, so peers come and go) and prints the server's RSS every 30 s and its
@@ -28,6 +29,8 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))  # the fakes
@@ -140,6 +143,8 @@ async def run(stack: str, n: int, lines: list[bytes]) -> dict[str, Any]:
             url = f"http://127.0.0.1:{server.port}"
             rss0 = server.rss_mb()
             cpu0, t0 = server.cpu_seconds(), time.monotonic()
+            me = psutil.Process()
+            mine0 = sum(me.cpu_times()[:2])
             results = [Session() for _ in range(n)]
 
             async def one(i: int) -> None:
@@ -148,6 +153,7 @@ async def run(stack: str, n: int, lines: list[bytes]) -> dict[str, Any]:
 
             outcome = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
             cpu1, t1 = server.cpu_seconds(), time.monotonic()
+            mine1 = sum(me.cpu_times()[:2])
             peak = server.peak_rss_mb()
     responses = [ms for r in results for ms in r.responses_ms]
     cpu = 100 * (cpu1 - cpu0) / (t1 - t0)
@@ -163,6 +169,7 @@ async def run(stack: str, n: int, lines: list[bytes]) -> dict[str, Any]:
         "barge_silent_p95_ms": percentile([ms for r in results for ms in r.barge_silent_ms], 95),
         "server_cpu_pct": round(cpu, 1),
         "cpu_pct_per_peer": round(cpu / n, 2),
+        "pages_cpu_pct": round(100 * (mine1 - mine0) / (t1 - t0), 1),
         "mb_per_peer": round(max(0.0, peak - rss0) / n, 1),
         "errors": [repr(e) for e in outcome if isinstance(e, BaseException)][:3],
     }
@@ -248,6 +255,7 @@ async def main() -> None:
         "server_cpu_pct",
         "cpu_pct_per_peer",
         "mb_per_peer",
+        "pages_cpu_pct",
     ]
     print(" | ".join(columns))
     for stack in args.stacks:
