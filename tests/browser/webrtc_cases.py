@@ -162,10 +162,10 @@ async def test_when_webrtc_cannot_connect_the_page_falls_back_and_says_so(
     context = await browser.new_context(bypass_csp=True)
     page = await context.new_page()
     try:
-        # A peer that must connect within 1 ms, and one try: WebRTC cannot make it.
+        # TURN relays only, and there is no TURN server: WebRTC cannot connect (one try).
         await page.goto(
             f"{server.url}/console?persona=sandra&language=en&bargeIn=0"
-            "&webrtcTimeoutMs=1&webrtcTries=1"
+            "&relayOnly=1&webrtcTimeoutMs=1500&webrtcTries=1"
         )
         await page.click("#start")
         await page.wait_for_function("window.voxConsole.webrtcFallbacks === 1", timeout=20000)

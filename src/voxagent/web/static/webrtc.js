@@ -19,10 +19,10 @@
 import { analyserRms } from "./audio-out.js";
 
 export class WebRTCAudio {
-  constructor({ ctx, audioEl, token, sessionId, micStream, onStatus, onEvent, onGiveUp,
+  constructor({ ctx, audioEl, token, sessionId, micStream, onStatus, onEvent, onGiveUp, relayOnly = false,
                 connectTimeoutMs = 5000, graceMs = 2000, backoffMs = [500, 1000, 2000, 4000, 8000] }) {
     Object.assign(this, { ctx, audioEl, token, sessionId, micStream, onStatus, onEvent, onGiveUp,
-                          connectTimeoutMs, graceMs, backoffMs });
+                          relayOnly, connectTimeoutMs, graceMs, backoffMs });
     this.pc = null;
     this.pcId = null;
     this.channel = null;
@@ -63,7 +63,10 @@ export class WebRTCAudio {
     if (this.closed) return;
     const old = this.pcId;
     this._teardown();
-    const pc = new RTCPeerConnection({ iceServers: config.iceServers || [] });
+    const pc = new RTCPeerConnection({
+      iceServers: config.iceServers || [],
+      iceTransportPolicy: this.relayOnly ? "relay" : "all",
+    });
     this.pc = pc;
     for (const track of this.micStream ? this.micStream.getAudioTracks() : []) pc.addTrack(track, this.micStream);
     if (!this.micStream) pc.addTransceiver("audio", { direction: "recvonly" });
