@@ -9,7 +9,6 @@ database (:class:`~voxagent.state.apartments.ApartmentBook`), never from the per
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -19,10 +18,9 @@ from voxagent.agents.toolkit import (
     Result,
     ToolObserver,
     ToolSpec,
-    check_arguments,
     error,
-    notify,
     observed,
+    run_tool,
     schema,
 )
 from voxagent.agents.tools import parse_day_argument
@@ -43,7 +41,6 @@ from voxagent.state.database import utc_now
 
 __all__ = ["CONCIERGE_TOOLS", "INFO_TOPICS", "ConciergeTools"]
 
-log = logging.getLogger(__name__)
 
 INFO_TOPICS = (*INFO_LINES, "directions", "apartments")
 
@@ -159,18 +156,7 @@ class ConciergeTools:
 
     async def execute(self, name: str, args: Mapping[str, Any] | None = None) -> Result:
         """Run a tool by name with JSON arguments; every problem comes back as a result."""
-        args = dict(args or {})
-        refused = check_arguments(CONCIERGE_TOOLS, name, args)
-        if refused is not None:
-            notify(self.on_tool, name, args, refused)
-            return refused
-        try:
-            return await self._handlers[name](**args)
-        except Exception as exc:  # a tool must never take the call down
-            log.exception("tool %s failed", name)
-            failed = error(f"{name} failed: {exc}")
-            notify(self.on_tool, name, args, failed)
-            return failed
+        return await run_tool(CONCIERGE_TOOLS, self._handlers, name, args, self.on_tool)
 
     # -- availability and bookings --------------------------------------------------------------
 

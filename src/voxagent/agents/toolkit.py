@@ -30,6 +30,7 @@ __all__ = [
     "error",
     "notify",
     "observed",
+    "run_tool",
     "schema",
 ]
 
@@ -101,6 +102,29 @@ def check_arguments(
         if wanted == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
             return error(f"{name}: argument {key} must be an integer")
     return None
+
+
+async def run_tool(
+    tools: Mapping[str, ToolSpec],
+    handlers: Mapping[str, Callable[..., Awaitable[Result]]],
+    name: str,
+    args: Mapping[str, Any] | None,
+    observer: ToolObserver | None,
+) -> Result:
+    """Run tool ``name`` with JSON arguments; every problem comes back as a result (refused
+    arguments and failures are told to ``observer``; the handlers tell it of the rest)."""
+    arguments = dict(args or {})
+    refused = check_arguments(tools, name, arguments)
+    if refused is not None:
+        notify(observer, name, arguments, refused)
+        return refused
+    try:
+        return await handlers[name](**arguments)
+    except Exception as exc:  # a tool must never take the call down
+        log.exception("tool %s failed", name)
+        failed = error(f"{name} failed: {exc}")
+        notify(observer, name, arguments, failed)
+        return failed
 
 
 class _Observable(Protocol):

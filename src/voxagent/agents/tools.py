@@ -10,7 +10,6 @@ it cannot read a traceback. Either way, too, the call's tool observer (if any) h
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -21,9 +20,8 @@ from voxagent.agents.toolkit import (
     Result,
     ToolObserver,
     ToolSpec,
-    check_arguments,
-    notify,
     observed,
+    run_tool,
 )
 from voxagent.agents.toolkit import error as _error
 from voxagent.agents.toolkit import schema as _schema
@@ -37,8 +35,6 @@ from voxagent.state.appointments import (
     SlotTaken,
 )
 from voxagent.state.database import utc_now
-
-log = logging.getLogger(__name__)
 
 # How many free alternatives to offer when a requested slot cannot be had.
 ALTERNATIVES = 3
@@ -146,18 +142,7 @@ class ClinicTools:
 
     async def execute(self, name: str, args: Mapping[str, Any] | None = None) -> Result:
         """Run a tool by name with JSON arguments; every problem comes back as a result."""
-        args = dict(args or {})
-        refused = check_arguments(TOOLS, name, args)
-        if refused is not None:
-            notify(self.on_tool, name, args, refused)
-            return refused
-        try:
-            return await self._handlers[name](**args)
-        except Exception as exc:  # a tool must never take the call down
-            log.exception("tool %s failed", name)
-            failed = _error(f"{name} failed: {exc}")
-            notify(self.on_tool, name, args, failed)
-            return failed
+        return await run_tool(TOOLS, self._handlers, name, args, self.on_tool)
 
     # -- appointments -----------------------------------------------------------------------------
 
