@@ -233,9 +233,12 @@ async def test_many_overlapping_requests_never_double_book(book: ApartmentBook) 
     )
     assert all(isinstance(r, DatesTaken) for r in results if isinstance(r, BaseException))
     kept = sorted((r.check_in, r.check_out) for r in await book.reservations())
-    assert len(kept) >= 4
     for (_, leaving), (arriving, _) in itertools.pairwise(kept):
         assert leaving <= arriving, kept
+    # Which requests win depends on their order (4 at best, 3 if 1-3, 4-6 and 7-9 go first),
+    # but a request is refused only for a stay that was kept: none is lost for nothing.
+    for arriving, leaving in stays:
+        assert any(a < leaving and arriving < b for a, b in kept), (arriving, kept)
 
 
 # -- the tools ------------------------------------------------------------------------------------
