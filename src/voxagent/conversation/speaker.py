@@ -230,8 +230,7 @@ class Speaker:
             if i == 0:
                 segment.sent_from = self.sent_bytes
             if self.echo is not None:
-                due = segment.play_start + i * seconds
-                self.echo.played(due, rms_dbfs(self.format.decode(frame)))
+                self.echo.played(loop.time(), rms_dbfs(self.format.decode(frame)))
             await self.channel.send_audio(frame)
             self.sent_bytes += size
             segment.sent += size
