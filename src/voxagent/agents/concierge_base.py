@@ -27,7 +27,6 @@ from voxagent.calls.info import CallInfo
 __all__ = [
     "ACTION_STEPS",
     "CONCIERGE_SCRIPT_LINES",
-    "MAX_FAILURES",
     "YES_NO_STEPS",
     "ConciergeBase",
     "Step",
@@ -47,9 +46,6 @@ CONCIERGE_SCRIPT_LINES = (
     "info_airport", "info_train", "info_address", "info_tips", "info_apartments",
     "apartment_item",
 )  # fmt: skip
-
-# After this many misunderstood turns in a row, offer a person instead of asking again.
-MAX_FAILURES = 3
 
 
 class Step(StrEnum):

@@ -22,12 +22,11 @@ from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
 from typing import Any
 
-from voxagent.agents.base import AgentAction, EndCall, Say, Transfer
+from voxagent.agents.base import AgentAction, Say
 from voxagent.agents.persona import LANGUAGES, Persona, PersonaError
 from voxagent.agents.prompt import greeting_for_call
 from voxagent.agents.scripted_base import (
     CONFIRM_STEPS,
-    MAX_FAILURES,
     SCRIPT_LINES,
     ScriptedBase,
     Step,
@@ -37,6 +36,7 @@ from voxagent.agents.scripted_base import (
 )
 from voxagent.agents.scripted_booking import BookingFlow
 from voxagent.agents.scripted_cancel import CancelFlow
+from voxagent.agents.scripted_control import CallControl
 from voxagent.agents.tools import ClinicTools
 from voxagent.agents.understanding import (
     INFO_INTENTS,
@@ -55,8 +55,12 @@ from voxagent.state.database import utc_now
 __all__ = ["ScriptedReceptionist"]
 
 
-class ScriptedReceptionist(BookingFlow, CancelFlow, ScriptedBase):
+class ScriptedReceptionist(BookingFlow, CancelFlow, ScriptedBase, CallControl[Step]):
     """The Agent for one call: greets, answers clinic questions, books and cancels."""
+
+    _opening_step = Step.START
+    _anything_else_step = Step.ANYTHING_ELSE
+    _transfer_step = Step.TRANSFER_OFFER
 
     def __init__(
         self,
@@ -279,52 +283,7 @@ class ScriptedReceptionist(BookingFlow, CancelFlow, ScriptedBase):
         else:
             out.say(self._question)
 
-    # -- call control and recovery ----------------------------------------------------------------
-
-    async def _transfer(self, out: _Reply) -> None:
-        result = await self.tools.transfer_to_human()
-        out.say(self._line("transfer"))
-        out.action = Transfer(result.get("to") or None)
-        self._ended = True
-
-    def _offer_transfer(self, out: _Reply, key: str) -> None:
-        if self._step is not Step.TRANSFER_OFFER:
-            self._resume = (self._step, self._question)
-        self._ask(out, Step.TRANSFER_OFFER, key)
-
-    def _decline_transfer(self, out: _Reply) -> None:
-        out.say(self._line("transfer_declined"))
-        step, question = self._resume or (Step.ANYTHING_ELSE, self._line("anything_else"))
-        if step in (Step.START, Step.TRANSFER_OFFER):
-            step, question = Step.ANYTHING_ELSE, self._line("anything_else")
-        self._resume = None
-        self._step, self._question = step, question
-        out.say(question)
-
-    def _goodbye(self, out: _Reply) -> None:
-        out.say(self._line("goodbye"))
-        out.action = EndCall("completed")
-        self._ended = True
-
-    def _not_understood(self, out: _Reply) -> None:
-        self._failures += 1
-        if self._failures >= MAX_FAILURES:
-            self._failures = 0
-            if self._step is Step.TRANSFER_OFFER:
-                out.action = Transfer(self.persona.phone)  # cannot even agree on yes/no
-                out.say(self._line("transfer"))
-                self._ended = True
-                return
-            self._offer_transfer(out, "offer_transfer")
-            return
-        out.say(self._line("not_understood"))
-        if self._step is Step.START:
-            self._question = self._line("help_options")
-            out.say(self._question)
-            return
-        if self._failures >= 2:
-            out.say(self._hint())
-        out.say(self._question)
+    # -- recovery ---------------------------------------------------------------------------------
 
     def _hint(self) -> str:
         if self._step is Step.REASON:

@@ -24,7 +24,6 @@ from voxagent.calls.info import CallInfo
 
 __all__ = [
     "CONFIRM_STEPS",
-    "MAX_FAILURES",
     "SCRIPT_LINES",
     "ScriptedBase",
     "Step",
@@ -41,9 +40,6 @@ SCRIPT_LINES = (
     "booking_failed", "cancel_ask_pet", "cancel_confirm", "cancel_done", "cancel_kept",
     "cancel_not_found", "hours_on_day", "address", "emergency",
 )  # fmt: skip
-
-# After this many misunderstood turns in a row, offer a person instead of asking again.
-MAX_FAILURES = 3
 
 
 class Step(StrEnum):
