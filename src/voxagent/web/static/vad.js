@@ -3,9 +3,15 @@
 // Agent audio played from Web Audio buffers is not removed by the browser's echo
 // cancellation (it only cancels audio played from a WebRTC stream), so on laptop speakers the
 // agent's own voice reaches the microphone. How loud it comes back depends on the room, the
-// volume and the microphone, so the detector learns it: while the agent plays, it keeps the
-// median of (microphone level − played level) over the last ~1.5 s — the echo's coupling, in
-// dB. Until it has heard enough it assumes the worst (0 dB: the echo as loud as what plays).
+// volume and the microphone, so the detector learns it: while the agent plays, it compares
+// the microphone with what is playing (mic level − played level, the echo's coupling in dB)
+// and keeps the 90th percentile of the last ~3 s: the echo comes back at most that loud, and
+// quieter wherever the voice dipped, so a median sat several dB too low and let the agent's
+// speech peaks through. It learns only from levels it held back (a person talking over the
+// agent never teaches it that the echo is loud), and only once the agent has played for
+// `echoHoldMs` (before that the mic may be quiet only because the echo is on its way). It
+// starts at the worst case (0 dB: the echo as loud as what plays) and its estimate falls by at
+// most 16 dB a second while it rises at once.
 // While the agent is playing, the user "barges in" only when the microphone is clearly louder
 // than that echo could be:
 //
@@ -24,8 +30,10 @@
 //   echoHoldMs   = 250    decay time of the echo reference
 // One barge-in per agent turn (debounced): `reset()` re-arms it when the next turn starts.
 
-const SAMPLES = 150; // mic levels arrive every 10 ms: 1.5 s
-const MIN_SAMPLES = 30;
+const SAMPLES = 300; // mic levels arrive every 10 ms: 3 s
+const MIN_SAMPLES = 100;
+const QUANTILE = 0.9;
+const FALL_DB_PER_MS = 0.016;
 const LOWEST_COUPLING_DB = -30;
 const PLAYING = 0.005; // RMS above which the agent counts as audible
 
@@ -41,13 +49,24 @@ export class BargeInDetector {
     this.aboveMs = 0;
     this.fired = false;
     this.coupling = [];
+    this.estimateDb = 0;
+    this.playingMs = 0;
   }
 
   /** The echo's learnt coupling in dB (0 until enough has been heard). */
   get couplingDb() {
-    if (this.coupling.length < MIN_SAMPLES) return 0;
-    const sorted = [...this.coupling].sort((a, b) => a - b);
-    return Math.max(LOWEST_COUPLING_DB, sorted[Math.floor(sorted.length / 2)]);
+    return this.estimateDb;
+  }
+
+  learn(differenceDb, dtMs) {
+    this.coupling.push(differenceDb);
+    if (this.coupling.length > SAMPLES) this.coupling.shift();
+    let target = 0;
+    if (this.coupling.length >= MIN_SAMPLES) {
+      const sorted = [...this.coupling].sort((a, b) => a - b);
+      target = Math.max(LOWEST_COUPLING_DB, sorted[Math.floor(QUANTILE * (sorted.length - 1))]);
+    }
+    this.estimateDb = Math.max(target, this.estimateDb - FALL_DB_PER_MS * dtMs);
   }
 
   /** The level the mic must exceed right now. */
@@ -66,9 +85,9 @@ export class BargeInDetector {
       return false;
     }
     const limit = this.limit;
-    if (this.echoRef > PLAYING) {
-      this.coupling.push(db(micRms) - db(this.echoRef));
-      if (this.coupling.length > SAMPLES) this.coupling.shift();
+    this.playingMs = this.echoRef > PLAYING ? this.playingMs + dtMs : 0;
+    if (this.playingMs >= this.echoHoldMs && micRms <= limit) {
+      this.learn(db(micRms) - db(this.echoRef), dtMs);
     }
     if (micRms > limit) this.aboveMs += dtMs;
     else this.aboveMs = 0;
