@@ -25,6 +25,7 @@ from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.channels.webrtc.host_addresses import restrict_host_addresses
 from voxagent.channels.webrtc.service import WebRTCService
+from voxagent.native_heap import HeapTrimmer, limit_arenas
 from voxagent.security.access import Access
 from voxagent.security.api_keys import ApiKeys
 from voxagent.security.dial_policy import DialPolicy
@@ -77,6 +78,7 @@ class Services:
         )
         self.telnyx = TelnyxService(settings, self.calls, self.stats, guard)
         self.browser = BrowserService(settings, self.calls)
+        self.heap_trimmer = HeapTrimmer(settings.heap_trim_interval_s)
         self.webrtc: WebRTCService | None = None
         if settings.webrtc_max_peers > 0:
             hosts = [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
@@ -87,6 +89,8 @@ class Services:
     async def start(self) -> None:
         s = self.settings
         t0 = time.perf_counter()
+        limit_arenas(s.malloc_arenas)  # before the model and codec threads exist
+        self.heap_trimmer.start()
         await self.db.connect()
         try:
             await self.storage.check()
@@ -147,6 +151,7 @@ class Services:
             log.info("MEDIA_URL_SECRET is not set: media URLs are signed with a per-process key")
 
     async def stop(self) -> None:
+        await self.heap_trimmer.stop()
         if self.webrtc is not None:
             await self.webrtc.close()
         await self.browser.close()

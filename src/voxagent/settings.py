@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535)
     log_level: str = "info"
     shutdown_grace_seconds: float = Field(30.0, ge=0)
+    malloc_arenas: int = Field(2, ge=0, le=1024)
+    """glibc malloc arenas for the whole process (0: glibc's default, eight per core); few
+    arenas keep the RSS flat as WebRTC peers and their threads come and go."""
+    heap_trim_interval_s: float = Field(60.0, ge=0, le=86400)
+    """How often free C-heap pages go back to the system (0: never)."""
 
     # Security
     api_keys: str = ""
