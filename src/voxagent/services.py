@@ -14,12 +14,16 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 
+from redis.asyncio import Redis
+
 from voxagent.calls.factory import CallFactory
 from voxagent.calls.guard import OutboundGuard
 from voxagent.calls.info import CallInfo
 from voxagent.calls.lifecycle import CallLifecycle
 from voxagent.calls.records import RecordKeeper
-from voxagent.calls.sessions import MemorySessionStore, Session
+from voxagent.calls.redis_sessions import RedisSessionStore
+from voxagent.calls.resilient_sessions import ResilientSessionStore
+from voxagent.calls.sessions import MemorySessionStore, Session, SessionStore
 from voxagent.channels.browser.service import BrowserService
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
@@ -68,7 +72,23 @@ class Services:
         self.records = RecordKeeper(
             self.db, self.storage, redact_transcripts=settings.redact_transcripts
         )
-        sessions = MemorySessionStore()
+        self.redis: Redis | None = None
+        sessions: SessionStore = MemorySessionStore()
+        if settings.redis_url:
+            self.redis = Redis.from_url(
+                settings.redis_url,
+                decode_responses=True,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
+            self.shared_sessions = ResilientSessionStore(
+                RedisSessionStore(
+                    self.redis,
+                    prefix=settings.redis_key_prefix,
+                    ttl_s=settings.session_ttl_seconds,
+                )
+            )
+            sessions = self.shared_sessions
         self.calls = CallLifecycle(self.factory, sessions, self.records, self.stats)
         guard = OutboundGuard(
             DialPolicy.parse(settings.allowed_dial_prefixes, settings.denied_dial_prefixes),
@@ -91,6 +111,8 @@ class Services:
         t0 = time.perf_counter()
         limit_arenas(s.malloc_arenas)  # before the model and codec threads exist
         self.heap_trimmer.start()
+        if self.redis is not None:
+            await self.shared_sessions.check()
         await self.db.connect()
         try:
             await self.storage.check()
@@ -152,6 +174,9 @@ class Services:
 
     async def stop(self) -> None:
         await self.heap_trimmer.stop()
+        if self.redis is not None:
+            await self.shared_sessions.close()
+            await self.redis.aclose()
         if self.webrtc is not None:
             await self.webrtc.close()
         await self.browser.close()
@@ -193,6 +218,7 @@ class Services:
             "uptime_seconds": round(time.monotonic() - self.started_at, 1),
             "active_calls": self.calls.active,
             "telnyx": "configured" if controller else "not configured",
+            "redis": self.shared_sessions.state if self.redis is not None else "off",
             "providers": {
                 "stt": s.stt_provider,
                 "llm": s.llm_provider,

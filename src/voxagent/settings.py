@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     heap_trim_interval_s: float = Field(60.0, ge=0, le=86400)
     """How often free C-heap pages go back to the system (0: never)."""
 
+    # Shared state (several instances)
+    redis_url: str = ""
+    """Sessions live in this Redis, shared by every instance (empty: this process's memory)."""
+    redis_key_prefix: str = Field("voxagent:", min_length=1, max_length=64)
+    """Every key this server writes starts with it (instances of one deployment share it)."""
+
     # Security
     api_keys: str = ""
     """Keys that open the API (comma-separated); sent as ``Authorization: Bearer <key>`` or
@@ -84,7 +90,8 @@ class Settings(BaseSettings):
     """While the agent speaks over a Socket.IO session (no echo cancellation on that path),
     the user must be this much louder than the agent's own audio to be heard."""
     session_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
-    """How long a dropped browser session can be resumed."""
+    """How long a dropped browser session can be resumed, and how long shared keys (Redis)
+    live after their last change."""
 
     # WebRTC (browser audio; Socket.IO stays the event channel and the fallback)
     stun_servers: str = DEFAULT_STUN_SERVERS

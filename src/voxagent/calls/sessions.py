@@ -11,6 +11,7 @@ where a change is decided.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import secrets
 import time
@@ -29,6 +30,9 @@ __all__ = [
     "SessionStatus",
     "SessionStore",
     "can_move",
+    "further_or_same",
+    "session_from_json",
+    "session_to_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,11 @@ status never moves back, and ended and failed are final."""
 
 def can_move(current: SessionStatus, new: SessionStatus) -> bool:
     return _ORDER[new] > _ORDER[current]
+
+
+def further_or_same(session: Session, than: Session) -> bool:
+    """Whether ``session`` got at least as far through its life as ``than``."""
+    return _ORDER[session.status] >= _ORDER[than.status]
 
 
 _TERMINAL = frozenset({SessionStatus.ENDED, SessionStatus.FAILED})
@@ -117,6 +126,27 @@ class Session:
             "outcome": self.outcome,
             "hangup_cause": self.hangup_cause,
         }
+
+
+def session_to_json(session: Session) -> str:
+    """A session as one JSON document (how a shared store keeps it)."""
+    fields = dataclasses.asdict(session)
+    fields["variables"] = dict(session.variables)
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def session_from_json(raw: str | bytes) -> Session:
+    """The session a :func:`session_to_json` document describes; ValueError when it is not
+    one (a document from an incompatible version, or damaged)."""
+    try:
+        fields = json.loads(raw)
+        if fields["direction"] not in ("inbound", "outbound"):
+            raise ValueError(f"direction {fields['direction']!r}")
+        fields["mode"] = ChannelKind(fields["mode"])
+        fields["status"] = SessionStatus(fields["status"])
+        return Session(**fields)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ValueError(f"not a stored session: {exc}") from None
 
 
 _CHANGEABLE = frozenset({"outcome", "hangup_cause", "mode"})
@@ -237,6 +267,15 @@ class MemorySessionStore:
         )
         self._by_id[session.session_id] = session
         return session
+
+    async def put(self, session: Session) -> None:
+        """Keep a whole session (a copy of a shared one, say)."""
+        before = self._by_id.get(session.session_id)
+        self._by_id[session.session_id] = session
+        if session.call_control_id:
+            self._by_call[session.call_control_id] = session.session_id
+        if not session.active and (before is None or before.active):
+            self._retire(session.session_id)
 
     async def get(self, session_id: str | None) -> Session | None:
         return self._by_id.get(session_id) if session_id else None

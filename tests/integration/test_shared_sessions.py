@@ -1,0 +1,136 @@
+"""Two instances on one Redis (the real one at 127.0.0.1:6379, a key prefix of the test's own)
+see the same calls; an instance whose Redis is away at start runs from memory and says so."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from voxagent.app import create_app
+from voxagent.services import Services
+from voxagent.settings import load_settings
+from voxagent.simulator.fake_telnyx import FakeTelnyx
+from voxagent.simulator.fake_telnyx.server import serve_app
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+KEY = "test-key-shared"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def instance(
+    tmp: Path, fake: FakeTelnyx, port: int, redis_url: str, prefix: str
+) -> AsyncIterator[Services]:
+    settings = load_settings(
+        _env_file=None,
+        api_keys=KEY,
+        telnyx_api_key="KEY_FAKE",
+        telnyx_base_url=fake.base_url,
+        telnyx_public_key=fake.public_key_b64,
+        telnyx_connection_id="1234567890",
+        telnyx_phone_number="+15550001000",
+        webhook_base_url=f"http://127.0.0.1:{port}",
+        use_media_streams=False,
+        database_url=f"sqlite+aiosqlite:///{tmp / 'calls.db'}",
+        media_dir=str(tmp / "media"),
+        redis_url=redis_url,
+        redis_key_prefix=prefix,
+        session_ttl_seconds=120,
+        stt_workers=1,
+        tts_workers=1,
+    )
+    services = Services(settings)
+    await services.start()
+    try:
+        async with serve_app(create_app(settings, services), port=port):
+            yield services
+    finally:
+        await services.stop()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[tuple[Redis, str]]:
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc!r}")
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield client, prefix
+    finally:
+        keys = [key async for key in client.scan_iter(f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_a_call_placed_on_one_instance_is_known_to_the_other(
+    tmp_path: Path, redis_prefix: tuple[Redis, str]
+) -> None:
+    client, prefix = redis_prefix
+    port_a, port_b = free_port(), free_port()
+    async with FakeTelnyx(
+        webhook_url=f"http://127.0.0.1:{port_a}/webhook/telnyx", api_key="KEY_FAKE"
+    ) as fake:
+        fake.behaviour["+15557770001"] = "no_answer"
+        async with (
+            instance(tmp_path / "a", fake, port_a, REDIS_URL, prefix) as a,
+            instance(tmp_path / "b", fake, port_b, REDIS_URL, prefix) as b,
+        ):
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port_a}",
+                headers={"Authorization": f"Bearer {KEY}"},
+                timeout=10,
+            ) as http:
+                placed = await http.post(
+                    "/api/call/initiate", json={"nombre": "Ana", "telefono": "+15557770001"}
+                )
+                assert placed.status_code == 200, placed.text
+                body = placed.json()
+                health = (await http.get("/health")).json()
+            session_id = body.get("session_id") or body["sessionId"]
+            seen_by_b = await b.calls.sessions.get(session_id)
+            assert seen_by_b is not None and seen_by_b.name == "Ana"
+            assert seen_by_b.call_control_id, "the Telnyx call id is shared too"
+            assert await b.calls.sessions.by_call(seen_by_b.call_control_id) == seen_by_b
+            assert health["redis"] == "ok" and a.health()["redis"] == "ok"
+            ttl = await client.ttl(f"{prefix}session:{session_id}")
+            assert 0 < ttl <= 120
+
+
+async def test_without_redis_at_start_calls_run_from_memory_and_health_says_degraded(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    async with FakeTelnyx(
+        webhook_url=f"http://127.0.0.1:{port}/webhook/telnyx", api_key="KEY_FAKE"
+    ) as fake:
+        fake.behaviour["+15557770002"] = "no_answer"
+        async with instance(tmp_path, fake, port, nowhere, "test:none:") as services:
+            assert services.health()["redis"] == "degraded"
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"Authorization": f"Bearer {KEY}"},
+                timeout=10,
+            ) as http:
+                placed = await http.post(
+                    "/api/call/initiate", json={"name": "Eva", "phone": "+15557770002"}
+                )
+            assert placed.status_code == 200, placed.text
+            assert len(await services.calls.sessions.active()) == 1
