@@ -121,7 +121,10 @@ class Services:
         await self.factory.start(STREAM_FORMATS[s.stream_codec])
         if s.telnyx_api_key:
             from voxagent.channels.telnyx.call_control import CallControlClient
-            from voxagent.channels.telnyx.controller import TelnyxCallController
+            from voxagent.channels.telnyx.controller import (
+                SharedEventDeduplicator,
+                TelnyxCallController,
+            )
 
             self.telnyx.controller = TelnyxCallController(
                 s,
@@ -129,6 +132,13 @@ class Services:
                 self.calls,
                 self.storage,
                 on_session_ended=self._session_ended,
+                dedup=(
+                    SharedEventDeduplicator(
+                        self.redis, prefix=s.redis_key_prefix, ttl_s=s.session_ttl_seconds
+                    )
+                    if self.redis is not None
+                    else None
+                ),
             )
         else:
             log.warning(

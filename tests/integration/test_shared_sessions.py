@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from voxagent.app import create_app
+from voxagent.channels.telnyx.controller import SharedEventDeduplicator
 from voxagent.services import Services
 from voxagent.settings import load_settings
 from voxagent.simulator.fake_telnyx import FakeTelnyx
@@ -134,3 +135,25 @@ async def test_without_redis_at_start_calls_run_from_memory_and_health_says_degr
                 )
             assert placed.status_code == 200, placed.text
             assert len(await services.calls.sessions.active()) == 1
+
+
+async def test_a_webhook_retried_to_the_other_instance_is_handled_once(
+    redis_prefix: tuple[Redis, str],
+) -> None:
+    client, prefix = redis_prefix
+    other = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        a = SharedEventDeduplicator(client, prefix=prefix, ttl_s=60)
+        b = SharedEventDeduplicator(other, prefix=prefix, ttl_s=60)
+        assert await a.claim("evt-1") is True
+        assert await b.claim("evt-1") is False, "B knows A handled it"
+        assert await a.claim("evt-1") is False
+        assert await b.claim("evt-2") is True and await a.claim("evt-2") is False
+        assert 0 < await client.ttl(f"{prefix}webhook:evt-1") <= 60
+    finally:
+        await other.aclose()
+    away = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    alone = SharedEventDeduplicator(away, prefix=prefix, ttl_s=60)
+    assert await alone.claim("evt-3") is True, "with Redis away, memory decides"
+    assert await alone.claim("evt-3") is False
+    await away.aclose()

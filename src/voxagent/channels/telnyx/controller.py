@@ -15,6 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import assert_never
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from voxagent.audio.format import PCMA_8K, PCMU_8K, AudioFormat
 from voxagent.calls.info import ChannelKind
 from voxagent.calls.lifecycle import CallLifecycle
@@ -39,6 +42,8 @@ STREAM_FORMATS: dict[str, AudioFormat] = {"PCMU": PCMU_8K, "PCMA": PCMA_8K}
 
 
 class EventDeduplicator:
+    """Event ids this process has seen (the most recent ``capacity``)."""
+
     def __init__(self, capacity: int = SEEN_EVENTS) -> None:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
@@ -51,6 +56,34 @@ class EventDeduplicator:
             self._seen.popitem(last=False)
         return True
 
+    async def claim(self, event_id: str) -> bool:
+        """True for the first delivery of an event, False for a repeat."""
+        return self.first_time(event_id)
+
+
+class SharedEventDeduplicator:
+    """Event ids seen by any instance: ``SET {prefix}webhook:{event_id} NX EX ttl`` decides,
+    so a webhook Telnyx retries to another instance is still handled once. Repeats this
+    process saw are answered from memory; while Redis is away, memory decides alone."""
+
+    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self.local = EventDeduplicator()
+
+    async def claim(self, event_id: str) -> bool:
+        if not self.local.first_time(event_id):
+            return False
+        try:
+            return bool(
+                await self.redis.set(
+                    f"{self.prefix}webhook:{event_id}", "1", nx=True, ex=self.ttl_s
+                )
+            )
+        except (RedisError, OSError):
+            return True
+
 
 class TelnyxCallController:
     def __init__(
@@ -61,6 +94,7 @@ class TelnyxCallController:
         storage: Storage,
         *,
         on_session_ended: Callable[[Session], None] = lambda session: None,
+        dedup: EventDeduplicator | SharedEventDeduplicator | None = None,
     ) -> None:
         """``on_session_ended`` hears of every call that ended for good (its hang-up), so a
         batch can free that call's slot."""
@@ -70,7 +104,7 @@ class TelnyxCallController:
         self.sessions = calls.sessions
         self.storage = storage
         self._on_session_ended = on_session_ended
-        self.dedup = EventDeduplicator()
+        self.dedup: EventDeduplicator | SharedEventDeduplicator = dedup or EventDeduplicator()
         self.duplicates = 0
         self._queues: dict[str, asyncio.Queue[wh.WebhookEvent | None]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -121,9 +155,9 @@ class TelnyxCallController:
         return f"{self.settings.webhook_base_url.rstrip('/')}/webhook/telnyx"
 
     # -------------------------------------------------------------- webhooks
-    def accept(self, event: wh.WebhookEvent) -> bool:
+    async def accept(self, event: wh.WebhookEvent) -> bool:
         """Queue an event for its call; False when it is a duplicate delivery."""
-        if not self.dedup.first_time(event.event_id):
+        if not await self.dedup.claim(event.event_id):
             self.duplicates += 1
             return False
         key = event.call.call_control_id or "-"

@@ -47,7 +47,7 @@ async def telnyx_webhook(request: Request) -> JSONResponse:
         return JSONResponse({"error": f"malformed webhook: {exc}"}, status_code=400)
     if telnyx.controller is None:
         return JSONResponse({"error": "TELNYX_API_KEY is not set"}, status_code=503)
-    fresh = telnyx.controller.accept(event)
+    fresh = await telnyx.controller.accept(event)
     return JSONResponse({"received": True, "duplicate": not fresh})
 
 
