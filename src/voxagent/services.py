@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 
+import socketio
 from redis.asyncio import Redis
 
 from voxagent.calls.factory import CallFactory
@@ -97,7 +98,12 @@ class Services:
             calls_per_minute=settings.calls_per_minute,
         )
         self.telnyx = TelnyxService(settings, self.calls, self.stats, guard)
-        self.browser = BrowserService(settings, self.calls)
+        manager = None
+        if settings.redis_url:  # a user's tabs on different instances share their room
+            manager = socketio.AsyncRedisManager(
+                settings.redis_url, channel=f"{settings.redis_key_prefix}socketio"
+            )
+        self.browser = BrowserService(settings, self.calls, manager)
         self.heap_trimmer = HeapTrimmer(settings.heap_trim_interval_s)
         self.webrtc: WebRTCService | None = None
         if settings.webrtc_max_peers > 0:

@@ -3,6 +3,7 @@ see the same calls; an instance whose Redis is away at start runs from memory an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -14,10 +15,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from fakes.live_server import live_server
 from voxagent.app import create_app
 from voxagent.channels.telnyx.controller import SharedEventDeduplicator
 from voxagent.services import Services
-from voxagent.settings import load_settings
+from voxagent.settings import Settings, load_settings
+from voxagent.simulator.browser import BrowserCaller, get_token
 from voxagent.simulator.fake_telnyx import FakeTelnyx
 from voxagent.simulator.fake_telnyx.server import serve_app
 
@@ -157,3 +160,44 @@ async def test_a_webhook_retried_to_the_other_instance_is_handled_once(
     assert await alone.claim("evt-3") is True, "with Redis away, memory decides"
     assert await alone.claim("evt-3") is False
     await away.aclose()
+
+
+async def test_a_users_tabs_on_two_instances_share_the_transcript(
+    tmp_path: Path, redis_prefix: tuple[Redis, str]
+) -> None:
+    """Socket.IO through Redis: a room emit on A reaches the user's tab on B; the audio of
+    A's session stays on A (it never goes through the queue)."""
+    _, prefix = redis_prefix
+
+    def settings(name: str) -> Settings:
+        return load_settings(
+            _env_file=None,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
+            media_dir=str(tmp_path / name),
+            jwt_secret="s" * 40,  # the same on every instance
+            browser_persona="sandra",
+            redis_url=REDIS_URL,
+            redis_key_prefix=prefix,
+            stt_workers=1,
+            tts_workers=1,
+        )
+
+    async with live_server(settings("a")) as a, live_server(settings("b")) as b:
+        first = BrowserCaller(a.url, await get_token(a.url, "guest-two-instances"))
+        second = BrowserCaller(b.url, await get_token(a.url, "guest-two-instances"))
+        stranger = BrowserCaller(b.url, await get_token(b.url, "guest-stranger"))
+        for caller in (first, second, stranger):
+            await caller.connect()
+        try:
+            await first.start()
+            await first.emit("text", {"text": "hello from the tab on A"})
+            seen = await second.wait_for("transcript_final", within_s=10)
+            assert seen["text"] == "hello from the tab on A"
+            assert (await first.wait_for("transcript_final"))["text"] == seen["text"]
+            await first.wait_for("audio", within_s=20)
+            await asyncio.sleep(0.3)
+            assert not second.count("audio"), "audio goes to the tab that talks only"
+            assert not stranger.count("transcript_final"), "rooms are per user"
+        finally:
+            for caller in (first, second, stranger):
+                await caller.close()

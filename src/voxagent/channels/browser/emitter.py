@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 MAX_QUEUED = 500
 """Messages waiting for one page (about 10 s of agent audio at 40 ms a chunk)."""
 
-Send = Callable[[str, Any, str], Awaitable[None]]
-"""``send(event, data, to)``: the namespace's emit to a room or a connection id."""
+Send = Callable[[str, Any, str, str], Awaitable[None]]
+"""``send(event, data, to, sid)``: the namespace's emit to ``to`` (a room, or the connection
+``sid`` this emitter writes for)."""
 
 
 class Emitter:
@@ -64,7 +65,7 @@ class Emitter:
         while (item := await self._queue.get()) is not None:
             event, data, to = item
             try:
-                await self._send(event, data, to)
+                await self._send(event, data, to, self.sid)
             except Exception:  # a broken socket must not end the writer for others' sake
                 log.debug("emit %s to %s failed", event, to, exc_info=True)
                 continue

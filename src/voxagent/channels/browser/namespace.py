@@ -100,8 +100,14 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self._close(connection.session, "client_disconnected", keep=True)
         await connection.emitter.close()
 
-    async def _send(self, event: str, data: Any, to: str) -> None:
-        await self.emit(event, data, to=to)
+    async def _send(self, event: str, data: Any, to: str, sid: str) -> None:
+        """To the connection itself, directly (audio never goes through a shared manager's
+        queue); to its user's room, the connection first, directly, then the user's other
+        tabs, wherever they are connected (through the manager: Redis with several
+        instances), so a page hears its own session even while Redis is away."""
+        await self.emit(event, data, to=sid, ignore_queue=True)
+        if to != sid:
+            await self.emit(event, data, to=to, skip_sid=sid)
 
     def _sent(self, event: str) -> None:
         self.metrics.events_out[event] += 1
