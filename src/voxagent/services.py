@@ -21,6 +21,7 @@ from voxagent.calls.factory import CallFactory
 from voxagent.calls.guard import OutboundGuard
 from voxagent.calls.info import CallInfo
 from voxagent.calls.lifecycle import CallLifecycle
+from voxagent.calls.ownership import CallOwnership
 from voxagent.calls.records import RecordKeeper
 from voxagent.calls.redis_sessions import RedisSessionStore
 from voxagent.calls.resilient_sessions import ResilientSessionStore
@@ -90,6 +91,7 @@ class Services:
                 )
             )
             sessions = self.shared_sessions
+            self.ownership = CallOwnership(self.redis, prefix=settings.redis_key_prefix)
         self.calls = CallLifecycle(self.factory, sessions, self.records, self.stats)
         guard = OutboundGuard(
             DialPolicy.parse(settings.allowed_dial_prefixes, settings.denied_dial_prefixes),
@@ -119,6 +121,7 @@ class Services:
         self.heap_trimmer.start()
         if self.redis is not None:
             await self.shared_sessions.check()
+            self.ownership.start(self.calls.call_ids)
         await self.db.connect()
         try:
             await self.storage.check()
@@ -191,6 +194,7 @@ class Services:
     async def stop(self) -> None:
         await self.heap_trimmer.stop()
         if self.redis is not None:
+            await self.ownership.stop()
             await self.shared_sessions.close()
             await self.redis.aclose()
         if self.webrtc is not None:

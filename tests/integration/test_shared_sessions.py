@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from fakes.live_server import live_server
 from voxagent.app import create_app
+from voxagent.calls.ownership import CallOwnership
 from voxagent.channels.telnyx.controller import SharedEventDeduplicator
 from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
@@ -201,3 +202,33 @@ async def test_a_users_tabs_on_two_instances_share_the_transcript(
         finally:
             for caller in (first, second, stranger):
                 await caller.close()
+
+
+async def test_the_calls_of_an_instance_that_stops_beating_are_found_and_taken_once(
+    redis_prefix: tuple[Redis, str],
+) -> None:
+    client, prefix = redis_prefix
+    a = CallOwnership(client, prefix=prefix, instance_id="a", interval_s=0.05, ttl_s=1)
+    b = CallOwnership(client, prefix=prefix, instance_id="b", interval_s=0.05, ttl_s=1)
+    c = CallOwnership(client, prefix=prefix, instance_id="c", interval_s=0.05, ttl_s=1)
+    served_by_a = ["call-1", "call-2"]
+    a.start(lambda: served_by_a)
+    b.start(lambda: ["call-3"])
+    try:
+        await asyncio.sleep(0.3)
+        everything = ["call-1", "call-2", "call-3"]
+        assert await b.orphans(everything) == []
+        assert await b.owner("call-1") == "a"
+        await a.stop()  # A dies: its heartbeats stop, and nobody releases its calls
+        await asyncio.sleep(1.3)
+        assert await b.orphans(everything) == ["call-1", "call-2"]
+        won = await asyncio.gather(b.take_over("call-1"), c.take_over("call-1"))
+        assert sorted(won) == [False, True], "exactly one survivor takes the call"
+        await b.stop()
+        await c.release("call-3")
+        assert await c.owner("call-3") == "b", "only its owner releases a call"
+        await b.release("call-3")
+        assert await c.owner("call-3") is None, "a call that ended here is let go at once"
+    finally:
+        await a.stop()
+        await b.stop()

@@ -58,6 +58,10 @@ class CallLifecycle:
     def active(self) -> int:
         return len(self._conversations)
 
+    def call_ids(self) -> list[str]:
+        """The calls this process serves now (what its heartbeats claim)."""
+        return list(self._conversations)
+
     def get(self, call_id: str) -> Conversation | None:
         return self._conversations.get(call_id)
 

@@ -1,0 +1,110 @@
+"""Which instance owns which call, kept alive by heartbeats, so that the calls of an instance
+that died can be found by the others.
+
+Every ``interval_s`` an instance renews ``{prefix}owner:{call_id}`` (its instance id) for
+every call it serves, each expiring after ``ttl_s``. A call that is still active in the shared
+sessions but whose owner key has expired lost its instance; :meth:`CallOwnership.take_over`
+lets exactly one survivor claim it (``SET NX``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+__all__ = ["CallOwnership", "owner_key"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 1.0
+OWNER_TTL_S = 5
+"""A call's owner is presumed dead this long after its last heartbeat."""
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def owner_key(prefix: str, call_id: str) -> str:
+    return f"{prefix}owner:{call_id}"
+
+
+class CallOwnership:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        instance_id: str | None = None,
+        interval_s: float = HEARTBEAT_S,
+        ttl_s: int = OWNER_TTL_S,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.instance_id = instance_id or uuid.uuid4().hex[:12]
+        self.interval_s = interval_s
+        self.ttl_s = ttl_s
+        self.beats = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, owned: Callable[[], Iterable[str]]) -> None:
+        """Heartbeat, every ``interval_s``, for the calls ``owned()`` names at that moment."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(owned), name="call-heartbeats")
+
+    async def beat(self, call_ids: Iterable[str]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for call_id in call_ids:
+                pipe.set(owner_key(self.prefix, call_id), self.instance_id, ex=self.ttl_s)
+            await pipe.execute()
+        self.beats += 1
+
+    async def owner(self, call_id: str) -> str | None:
+        value = await self.redis.get(owner_key(self.prefix, call_id))
+        return str(value) if value is not None else None
+
+    async def orphans(self, call_ids: Iterable[str]) -> list[str]:
+        """Of these calls (the active ones), those whose owner stopped beating."""
+        ids = list(call_ids)
+        if not ids:
+            return []
+        owners = await self.redis.mget([owner_key(self.prefix, c) for c in ids])
+        return [c for c, owner in zip(ids, owners, strict=True) if owner is None]
+
+    async def take_over(self, call_id: str) -> bool:
+        """Claim an orphaned call; True for exactly one of the instances that try."""
+        key = owner_key(self.prefix, call_id)
+        return bool(await self.redis.set(key, self.instance_id, nx=True, ex=self.ttl_s))
+
+    async def release(self, call_id: str) -> None:
+        """The call ended here: forget its owner (only if that is still this instance)."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.eval(_RELEASE, 1, owner_key(self.prefix, call_id), self.instance_id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self, owned: Callable[[], Iterable[str]]) -> None:
+        failing = False
+        while True:
+            try:
+                await self.beat(owned())
+                if failing:
+                    log.warning("call heartbeats reach Redis again")
+                failing = False
+            except (RedisError, OSError) as exc:
+                if not failing:
+                    log.warning("call heartbeats cannot reach Redis (%s); retrying", exc)
+                failing = True
+            await asyncio.sleep(self.interval_s)
