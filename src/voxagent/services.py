@@ -26,6 +26,7 @@ from voxagent.calls.records import RecordKeeper
 from voxagent.calls.redis_sessions import RedisSessionStore
 from voxagent.calls.resilient_sessions import ResilientSessionStore
 from voxagent.calls.sessions import MemorySessionStore, Session, SessionStore
+from voxagent.calls.shared_history import SharedHistory
 from voxagent.channels.browser.service import BrowserService
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
@@ -93,6 +94,10 @@ class Services:
             sessions = self.shared_sessions
             self.ownership = CallOwnership(self.redis, prefix=settings.redis_key_prefix)
         self.calls = CallLifecycle(self.factory, sessions, self.records, self.stats)
+        if self.redis is not None:
+            self.calls.shared_history = SharedHistory(
+                self.redis, prefix=settings.redis_key_prefix, ttl_s=settings.session_ttl_seconds
+            )
         guard = OutboundGuard(
             DialPolicy.parse(settings.allowed_dial_prefixes, settings.denied_dial_prefixes),
             sessions,

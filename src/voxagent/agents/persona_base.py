@@ -49,7 +49,14 @@ CORE_LINES = (
 )
 
 # Lines the engine itself says on any call, whichever agent runs it (and the drain's goodbye).
-ENGINE_LINES = ("technical_trouble", "say_again", "still_there", "no_input_goodbye", "shutdown")
+ENGINE_LINES = (
+    "technical_trouble",
+    "say_again",
+    "still_there",
+    "no_input_goodbye",
+    "shutdown",
+    "reconnected",
+)
 
 DAY_NAMES = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),

@@ -119,6 +119,7 @@ class CallFactory:
             say_again=persona.line("say_again", lang),
             still_there=persona.line("still_there", lang),
             no_input_goodbye=persona.line("no_input_goodbye", lang),
+            reconnected=persona.line("reconnected", lang),
             transfer_to=persona.phone or None,
         )
 

@@ -20,6 +20,7 @@ from voxagent.calls.factory import CallFactory
 from voxagent.calls.info import CallInfo
 from voxagent.calls.records import RecordKeeper
 from voxagent.calls.sessions import SessionStatus, SessionStore
+from voxagent.calls.shared_history import SharedHistory
 from voxagent.conversation.call import Call
 from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import Message
@@ -48,6 +49,8 @@ class CallLifecycle:
         self.records = records
         self.stats = stats
         self.draining = False
+        self.shared_history: SharedHistory | None = None
+        """Set with several instances: every turn's history goes to Redis too."""
         self._conversations: dict[str, Conversation] = {}
         self._started: dict[str, datetime] = {}
         self._no_calls = asyncio.Event()
@@ -78,9 +81,11 @@ class CallLifecycle:
         *,
         observer: CallObserver | None = None,
         history: Iterable[Message] = (),
+        reconnected: bool = False,
     ) -> Call:
         """Start a conversation on ``channel``: greet, listen, and record it from now on.
-        With ``history`` (a conversation resumed after a reconnect) there is no greeting."""
+        With ``history`` (a conversation resumed after a reconnect) there is no greeting;
+        ``reconnected`` (a call picked up from a lost instance) says so to the caller."""
         info = await self._with_session(info)
         on_tool = observer.tool_used if observer is not None else None
         parts = self.factory.parts(info, channel.audio_format, on_tool=on_tool)
@@ -93,7 +98,7 @@ class CallLifecycle:
             else:
                 call.history.add_assistant(message.text, interrupted=message.interrupted)
         self._register(call)
-        call.start(greet=not resumed)
+        call.start(greet=not resumed, reconnected=reconnected)
         await self.records.save(call, self._started[call.call_id])
         return call
 
@@ -108,6 +113,8 @@ class CallLifecycle:
         started = self._started.get(conversation.call_id)
         if started is not None:
             await self.records.save(conversation, started)
+        if self.shared_history is not None:
+            await self.shared_history.save(conversation.call_id, conversation.history)
 
     def _register(self, conversation: Conversation) -> None:
         self._conversations[conversation.call_id] = conversation

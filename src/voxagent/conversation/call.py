@@ -159,8 +159,9 @@ class Call:
             self.observer.state_changed(state)
 
     # ------------------------------------------------------- channel → call
-    def start(self, *, greet: bool = True) -> None:
-        """Begin: greet the caller (unless this resumes a conversation) and listen."""
+    def start(self, *, greet: bool = True, reconnected: bool = False) -> None:
+        """Begin: greet the caller (unless this resumes a conversation; after a lost
+        instance, say so instead) and listen."""
         self.speaker.start()
         self._tasks = [
             asyncio.create_task(self.listener.run(), name=f"listen-{self.call_id}"),
@@ -168,6 +169,8 @@ class Call:
         ]
         if greet:
             self._start_response(self.agent.greeting(), self._new_turn("greeting"))
+        elif reconnected:
+            self._start_response(_say(self.lines.reconnected), self._new_turn("reconnected"))
         else:
             self._state_may_have_changed()
 

@@ -50,6 +50,8 @@ class EngineLines:
     say_again: str = "Sorry, I didn't catch that. Could you say it again?"
     still_there: str = "Are you still there?"
     no_input_goodbye: str = "I can't hear you, so I'll end the call now. Goodbye!"
+    reconnected: str = "Sorry, I lost you for a second."
+    """Said when another instance picks up a call whose instance was lost."""
     transfer_to: str | None = None
     """Where to send the caller when nothing else can help (the persona's phone number)."""
 

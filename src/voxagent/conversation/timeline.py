@@ -23,7 +23,7 @@ MARKS = (
 )
 
 
-TurnKind = Literal["greeting", "reply", "reprompt", "no_input", "apology", "goodbye"]
+TurnKind = Literal["greeting", "reply", "reprompt", "no_input", "apology", "goodbye", "reconnected"]
 """Why the agent spoke: the greeting, an answer to the caller, a request to repeat (speech
 with no words), a prompt after silence, an apology (no provider left), or a closing line."""
 
