@@ -139,6 +139,7 @@ class Services:
                 SharedEventDeduplicator,
                 TelnyxCallController,
             )
+            from voxagent.channels.telnyx.rescue import CallRescuer
 
             self.telnyx.controller = TelnyxCallController(
                 s,
@@ -154,6 +155,14 @@ class Services:
                     else None
                 ),
             )
+            if self.redis is not None:
+                self.telnyx.rescuer = CallRescuer(
+                    self.calls.sessions,
+                    self.ownership,
+                    self.telnyx.controller,
+                    serving=self.calls.call_ids,
+                )
+                self.telnyx.rescuer.start()
         else:
             log.warning(
                 "TELNYX_API_KEY is not set: no calls can be placed, and /stream/media accepts "
@@ -198,6 +207,8 @@ class Services:
 
     async def stop(self) -> None:
         await self.heap_trimmer.stop()
+        if self.telnyx.rescuer is not None:
+            await self.telnyx.rescuer.stop()
         if self.redis is not None:
             await self.ownership.stop()
             await self.shared_sessions.close()

@@ -4,16 +4,14 @@ instances (two clients on the real Redis at 127.0.0.1:6379, a key prefix of the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import os
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
+from fakes.instances import REDIS_URL, redis_for_test
 from voxagent.calls.redis_sessions import RedisSessionStore, active_key, session_key
 from voxagent.calls.sessions import (
     MemorySessionStore,
@@ -24,26 +22,6 @@ from voxagent.calls.sessions import (
 )
 
 S = SessionStatus
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@contextlib.asynccontextmanager
-async def redis_for_test() -> AsyncIterator[tuple[Redis, str]]:
-    """A client of the real Redis and a key prefix of this test's own (deleted after it)."""
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc!r}")
-    prefix = f"test:{uuid.uuid4().hex[:12]}:"
-    try:
-        yield client, prefix
-    finally:
-        keys = [key async for key in client.scan_iter(f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 @pytest_asyncio.fixture

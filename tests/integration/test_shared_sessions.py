@@ -4,10 +4,6 @@ see the same calls; an instance whose Redis is away at start runs from memory an
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,73 +11,21 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from fakes.instances import API_KEY, REDIS_URL, free_port, instance, redis_for_test
 from fakes.live_server import live_server
-from voxagent.app import create_app
 from voxagent.calls.ownership import CallOwnership
 from voxagent.channels.telnyx.controller import SharedEventDeduplicator
-from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
 from voxagent.simulator.browser import BrowserCaller, get_token
 from voxagent.simulator.fake_telnyx import FakeTelnyx
-from voxagent.simulator.fake_telnyx.server import serve_app
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-KEY = "test-key-shared"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def instance(
-    tmp: Path, fake: FakeTelnyx, port: int, redis_url: str, prefix: str
-) -> AsyncIterator[Services]:
-    settings = load_settings(
-        _env_file=None,
-        api_keys=KEY,
-        telnyx_api_key="KEY_FAKE",
-        telnyx_base_url=fake.base_url,
-        telnyx_public_key=fake.public_key_b64,
-        telnyx_connection_id="1234567890",
-        telnyx_phone_number="+15550001000",
-        webhook_base_url=f"http://127.0.0.1:{port}",
-        use_media_streams=False,
-        database_url=f"sqlite+aiosqlite:///{tmp / 'calls.db'}",
-        media_dir=str(tmp / "media"),
-        redis_url=redis_url,
-        redis_key_prefix=prefix,
-        session_ttl_seconds=120,
-        stt_workers=1,
-        tts_workers=1,
-    )
-    services = Services(settings)
-    await services.start()
-    try:
-        async with serve_app(create_app(settings, services), port=port):
-            yield services
-    finally:
-        await services.stop()
+KEY = API_KEY
 
 
 @pytest.fixture
 async def redis_prefix() -> AsyncIterator[tuple[Redis, str]]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc!r}")
-    prefix = f"test:{uuid.uuid4().hex[:12]}:"
-    try:
-        yield client, prefix
-    finally:
-        keys = [key async for key in client.scan_iter(f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+    async with redis_for_test() as found:
+        yield found
 
 
 async def test_a_call_placed_on_one_instance_is_known_to_the_other(

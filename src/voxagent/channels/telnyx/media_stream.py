@@ -15,6 +15,7 @@ import logging
 import uuid
 from typing import Literal, assert_never
 
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voxagent.audio.format import AudioFormat
@@ -26,6 +27,7 @@ from voxagent.channels.telnyx.client_state import decode_client_state
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.conversation.call import Call
+from voxagent.conversation.history import Message
 from voxagent.security.access import Access
 
 log = logging.getLogger(__name__)
@@ -241,7 +243,12 @@ class MediaStreamSession:
                 persona=settings.persona,
                 language=settings.effective_language,
             )
-        self.call = await self.calls.open(info, self.channel)
+        rescuer = self.telnyx.rescuer
+        if rescuer is not None and rescuer.take_rescued(call_id):
+            history = await self._history_of(call_id)
+            self.call = await self.calls.open(info, self.channel, history=history, reconnected=True)
+        else:
+            self.call = await self.calls.open(info, self.channel)
         log.info(
             "call %s: media stream %s started (%s, from %s to %s)",
             call_id,
@@ -251,6 +258,17 @@ class MediaStreamSession:
             start.to_number,
         )
         return True
+
+    async def _history_of(self, call_id: str) -> list[Message]:
+        """What was said before this call's instance was lost (none if Redis cannot say)."""
+        shared = self.calls.shared_history
+        if shared is None:
+            return []
+        try:
+            return await shared.load(call_id)
+        except (RedisError, OSError, ValueError) as exc:
+            log.warning("call %s: its history could not be read (%s)", call_id, exc)
+            return []
 
     async def _authorized_session(self, start: proto.Start) -> Session | Literal[False] | None:
         """The session this stream belongs to; False when it must be refused.

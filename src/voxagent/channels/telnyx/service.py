@@ -12,6 +12,7 @@ from voxagent.calls.batch import Batch
 from voxagent.calls.guard import OutboundGuard
 from voxagent.calls.lifecycle import CallLifecycle
 from voxagent.channels.telnyx.controller import TelnyxCallController
+from voxagent.channels.telnyx.rescue import CallRescuer
 from voxagent.settings import Settings
 from voxagent.telemetry.stats import ServerStats
 
@@ -25,4 +26,6 @@ class TelnyxService:
     stats: ServerStats
     guard: OutboundGuard
     controller: TelnyxCallController | None = None
+    rescuer: CallRescuer | None = None
+    """With several instances: picks up the calls of an instance that died."""
     batches: dict[str, Batch] = field(default_factory=dict)
