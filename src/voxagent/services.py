@@ -28,6 +28,7 @@ from voxagent.calls.resilient_sessions import ResilientSessionStore
 from voxagent.calls.sessions import MemorySessionStore, Session, SessionStore
 from voxagent.calls.shared_history import SharedHistory
 from voxagent.channels.browser.service import BrowserService
+from voxagent.channels.browser.shared_resume import SharedResume
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
 from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.channels.webrtc.host_addresses import restrict_host_addresses
@@ -111,6 +112,13 @@ class Services:
                 settings.redis_url, channel=f"{settings.redis_key_prefix}socketio"
             )
         self.browser = BrowserService(settings, self.calls, manager)
+        if self.redis is not None and self.calls.shared_history is not None:
+            self.browser.namespace.shared_resume = SharedResume(
+                self.redis,
+                self.calls.shared_history,
+                prefix=settings.redis_key_prefix,
+                ttl_s=settings.session_ttl_seconds,
+            )
         self.heap_trimmer = HeapTrimmer(settings.heap_trim_interval_s)
         self.webrtc: WebRTCService | None = None
         if settings.webrtc_max_peers > 0:

@@ -176,3 +176,50 @@ async def test_the_calls_of_an_instance_that_stops_beating_are_found_and_taken_o
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_browser_session_resumes_on_another_instance_after_its_own_is_gone(
+    tmp_path: Path, redis_prefix: tuple[Redis, str]
+) -> None:
+    _, prefix = redis_prefix
+
+    def settings(name: str) -> Settings:
+        return load_settings(
+            _env_file=None,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
+            media_dir=str(tmp_path / name),
+            jwt_secret="s" * 40,
+            browser_persona="maria",
+            redis_url=REDIS_URL,
+            redis_key_prefix=prefix,
+            stt_workers=1,
+            tts_workers=1,
+        )
+
+    async with live_server(settings("b")) as b:
+        async with live_server(settings("a")) as a:
+            page = BrowserCaller(a.url, await get_token(a.url, "guest-moving"))
+            await page.connect()
+            await page.start()
+            await page.emit("text", {"text": "my dog's name is luna"})
+            await page.wait_for("metrics", predicate=lambda d: d["turn"] == 1, within_s=20)
+            session_id = page.session_id
+            await page.close()
+        # A is gone. The page reconnects (through the balancer) and lands on B.
+        again = BrowserCaller(b.url, await get_token(b.url, "guest-moving"))
+        await again.connect()
+        try:
+            assert session_id
+            await again.resume(session_id)
+            resumed = await again.wait_for("session_resumed", within_s=10)
+            said = [m["text"] for m in resumed["history"]]
+            assert "my dog's name is luna" in said, said
+        finally:
+            await again.close()
+        stranger = BrowserCaller(b.url, await get_token(b.url, "guest-someone-else"))
+        await stranger.connect()
+        try:
+            await stranger.resume(session_id)
+            assert (await stranger.wait_for("error"))["code"] == "unknown_session"
+        finally:
+            await stranger.close()

@@ -28,6 +28,7 @@ from voxagent.channels.browser.channel import BrowserChannel
 from voxagent.channels.browser.emitter import Emitter
 from voxagent.channels.browser.metrics import STAGES, BrowserMetrics
 from voxagent.channels.browser.session import BrowserSession, Resumable, room_for
+from voxagent.channels.browser.shared_resume import SharedResume
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.security.rate_limit import RateLimiter
 
@@ -78,6 +79,8 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.signaler: Signaler | None = None
         """Set by the WebRTC service; without it, signaling events are refused."""
         self.on_session_closed: list[Callable[[BrowserSession], Awaitable[None]]] = []
+        self.shared_resume: SharedResume | None = None
+        """Set with several instances: sessions resumable on any of them."""
 
     # ------------------------------------------------------------ connections
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -241,6 +244,10 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             # The page is back before its old connection was seen to drop: take it over.
             await self._close(live, "resumed_elsewhere", keep=True)
         saved = self.resumable.get(resume.session_id)
+        if saved is None and live is None and self.shared_resume is not None:
+            saved = await self.shared_resume.find(resume.session_id)  # another instance's
+            if saved is not None:
+                self.resumable[saved.session_id] = saved
         if saved is None or saved.user_id != connection.user.user_id:
             raise proto.ProtocolError(
                 "unknown_session", "that session cannot be resumed (expired, or unknown here)"
@@ -312,6 +319,10 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         session.session_id = call.info.session_id or call_id
         session.channel.mark_played = call.mark_played
         self.live[session.session_id] = session
+        if self.shared_resume is not None:
+            await self.shared_resume.opened(
+                session.session_id, call_id, user.user_id, persona, language
+            )
 
     async def _hung_up(self, session: BrowserSession, reason: str) -> None:
         """The agent ended the conversation (goodbye, transfer, no input, shutdown)."""
