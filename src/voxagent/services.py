@@ -41,6 +41,7 @@ from voxagent.security.media_urls import MediaSigner
 from voxagent.settings import Settings, SettingsError
 from voxagent.state.database import Database
 from voxagent.storage import Storage, StorageError, build_storage
+from voxagent.telemetry.logging import quiet_logger
 from voxagent.telemetry.stats import ServerStats
 
 __all__ = ["Services", "running"]
@@ -109,7 +110,9 @@ class Services:
         manager = None
         if settings.redis_url:  # a user's tabs on different instances share their room
             manager = socketio.AsyncRedisManager(
-                settings.redis_url, channel=f"{settings.redis_key_prefix}socketio"
+                settings.redis_url,
+                channel=f"{settings.redis_key_prefix}socketio",
+                logger=quiet_logger("socketio.redis"),  # it logs every emit Redis misses
             )
         self.browser = BrowserService(settings, self.calls, manager)
         if self.redis is not None and self.calls.shared_history is not None:

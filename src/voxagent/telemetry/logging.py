@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from voxagent.security.redaction import RedactingFilter, Redactor
 
@@ -25,3 +26,31 @@ def configure_logging(level: str = "info", secrets: Iterable[str] = ()) -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "websockets", "aiosqlite", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class AtMostEvery(logging.Filter):
+    """Lets one record through per ``seconds``: a library that logs every failed attempt
+    (python-socketio, once per emit while Redis is away) says it once, not per event."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._clock = clock
+        self._last: float | None = None
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self.seconds:
+            self.suppressed += 1
+            return False
+        self._last = now
+        return True
+
+
+def quiet_logger(name: str, seconds: float = 60.0) -> logging.Logger:
+    """A logger (under ``voxagent.``) whose records come at most once per ``seconds``."""
+    logger = logging.getLogger(f"voxagent.{name}")
+    if not any(isinstance(f, AtMostEvery) for f in logger.filters):
+        logger.addFilter(AtMostEvery(seconds))
+    return logger
