@@ -15,12 +15,13 @@ remedies, both glibc-only (elsewhere they do nothing):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
 import os
 from functools import cache
+
+from voxagent.periodic import Periodic
 
 __all__ = ["HeapTrimmer", "limit_arenas", "trim"]
 
@@ -64,21 +65,15 @@ class HeapTrimmer:
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self.trims = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(interval_s, self._trim, name="heap-trimmer")
 
     def start(self) -> None:
-        if self.interval_s > 0 and _glibc() is not None and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="heap-trimmer")
+        if self.interval_s > 0 and _glibc() is not None:
+            self._loop.start()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            await asyncio.to_thread(trim)
-            self.trims += 1
+    async def _trim(self) -> None:
+        await asyncio.to_thread(trim)
+        self.trims += 1
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

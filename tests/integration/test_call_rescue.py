@@ -6,6 +6,7 @@ has is closed as ``failed: instance_lost``. (The real Redis, a prefix of the tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,25 @@ pytestmark = pytest.mark.timeout(120)
 async def redis_prefix() -> AsyncIterator[tuple[Redis, str]]:
     async with redis_for_test() as found:
         yield found
+
+
+@contextlib.asynccontextmanager
+async def survivor_on_fake_telnyx(
+    tmp_path: Path, prefix: str, script: list[str] | None = None
+) -> AsyncIterator[tuple[FakeTelnyx, Services, int]]:
+    """The fake Telnyx and the instance that survives, rescuing orphans with no grace."""
+    port = free_port()
+    async with (
+        FakeTelnyx(
+            webhook_url=f"http://127.0.0.1:{port}/webhook/telnyx",
+            api_key="KEY_FAKE",
+            callee_script=script,
+        ) as fake,
+        instance(tmp_path, fake, port, REDIS_URL, prefix, use_media_streams=True) as survivor,
+    ):
+        assert survivor.telnyx.rescuer is not None
+        survivor.telnyx.rescuer.grace_s = 0.0
+        yield fake, survivor, port
 
 
 async def orphan(survivor: Services, call_control_id: str) -> str:
@@ -63,19 +83,11 @@ async def until(condition: Callable[[], object], seconds: float = 30) -> None:
 async def test_a_call_whose_instance_died_goes_on_here_with_its_history(
     tmp_path: Path, redis_prefix: tuple[Redis, str]
 ) -> None:
-    _, prefix = redis_prefix
-    port = free_port()
-    async with (
-        FakeTelnyx(
-            webhook_url=f"http://127.0.0.1:{port}/webhook/telnyx",
-            api_key="KEY_FAKE",
-            callee_script=["yes please"],
-        ) as fake,
-        instance(tmp_path, fake, port, REDIS_URL, prefix, use_media_streams=True) as survivor,
+    async with survivor_on_fake_telnyx(tmp_path, redis_prefix[1], ["yes please"]) as (
+        fake,
+        survivor,
+        port,
     ):
-        rescuer = survivor.telnyx.rescuer
-        assert rescuer is not None
-        rescuer.grace_s = 0.0
         # The live call, dialled by the instance that then died (its webhooks go nowhere).
         client = CallControlClient("KEY_FAKE", fake.base_url)
         dialled = await client.dial(
@@ -114,17 +126,9 @@ async def test_a_call_whose_instance_died_goes_on_here_with_its_history(
 async def test_a_call_telnyx_no_longer_has_is_closed_as_instance_lost(
     tmp_path: Path, redis_prefix: tuple[Redis, str]
 ) -> None:
-    _, prefix = redis_prefix
-    port = free_port()
-    async with (
-        FakeTelnyx(
-            webhook_url=f"http://127.0.0.1:{port}/webhook/telnyx", api_key="KEY_FAKE"
-        ) as fake,
-        instance(tmp_path, fake, port, REDIS_URL, prefix, use_media_streams=True) as survivor,
-    ):
+    async with survivor_on_fake_telnyx(tmp_path, redis_prefix[1]) as (_, survivor, _port):
         rescuer = survivor.telnyx.rescuer
         assert rescuer is not None
-        rescuer.grace_s = 0.0
         session_id = await orphan(survivor, "v3:a-call-that-ended-with-its-instance")
 
         async def closed() -> bool:

@@ -22,6 +22,22 @@ from voxagent.simulator.fake_telnyx import FakeTelnyx
 KEY = API_KEY
 
 
+def browser_instance(tmp_path: Path, name: str, prefix: str, persona: str) -> Settings:
+    """An instance's settings for browser sessions: its own database, the shared Redis, and
+    the JWT secret every instance must share."""
+    return load_settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
+        media_dir=str(tmp_path / name),
+        jwt_secret="s" * 40,
+        browser_persona=persona,
+        redis_url=REDIS_URL,
+        redis_key_prefix=prefix,
+        stt_workers=1,
+        tts_workers=1,
+    )
+
+
 @pytest.fixture
 async def redis_prefix() -> AsyncIterator[tuple[Redis, str]]:
     async with redis_for_test() as found:
@@ -114,20 +130,8 @@ async def test_a_users_tabs_on_two_instances_share_the_transcript(
     A's session stays on A (it never goes through the queue)."""
     _, prefix = redis_prefix
 
-    def settings(name: str) -> Settings:
-        return load_settings(
-            _env_file=None,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
-            media_dir=str(tmp_path / name),
-            jwt_secret="s" * 40,  # the same on every instance
-            browser_persona="sandra",
-            redis_url=REDIS_URL,
-            redis_key_prefix=prefix,
-            stt_workers=1,
-            tts_workers=1,
-        )
-
-    async with live_server(settings("a")) as a, live_server(settings("b")) as b:
+    a_settings, b_settings = (browser_instance(tmp_path, n, prefix, "sandra") for n in "ab")
+    async with live_server(a_settings) as a, live_server(b_settings) as b:
         first = BrowserCaller(a.url, await get_token(a.url, "guest-two-instances"))
         second = BrowserCaller(b.url, await get_token(a.url, "guest-two-instances"))
         stranger = BrowserCaller(b.url, await get_token(b.url, "guest-stranger"))
@@ -183,21 +187,8 @@ async def test_a_browser_session_resumes_on_another_instance_after_its_own_is_go
 ) -> None:
     _, prefix = redis_prefix
 
-    def settings(name: str) -> Settings:
-        return load_settings(
-            _env_file=None,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
-            media_dir=str(tmp_path / name),
-            jwt_secret="s" * 40,
-            browser_persona="maria",
-            redis_url=REDIS_URL,
-            redis_key_prefix=prefix,
-            stt_workers=1,
-            tts_workers=1,
-        )
-
-    async with live_server(settings("b")) as b:
-        async with live_server(settings("a")) as a:
+    async with live_server(browser_instance(tmp_path, "b", prefix, "maria")) as b:
+        async with live_server(browser_instance(tmp_path, "a", prefix, "maria")) as a:
             page = BrowserCaller(a.url, await get_token(a.url, "guest-moving"))
             await page.connect()
             await page.start()

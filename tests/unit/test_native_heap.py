@@ -83,4 +83,4 @@ async def test_the_trimmer_trims_on_its_interval_and_stops() -> None:
     assert trimmer.trims == done, "stopped means stopped"
     idle = native_heap.HeapTrimmer(0)
     idle.start()
-    assert idle._task is None, "0 means never"
+    assert not idle._loop.running, "0 means never"

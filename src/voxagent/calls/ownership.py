@@ -9,7 +9,6 @@ lets exactly one survivor claim it (``SET NX``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -17,6 +16,8 @@ from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from voxagent.periodic import Periodic
 
 __all__ = ["CallOwnership", "owner_key"]
 
@@ -52,12 +53,18 @@ class CallOwnership:
         self.interval_s = interval_s
         self.ttl_s = ttl_s
         self.beats = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop: Periodic | None = None
+        self._owned: Callable[[], Iterable[str]] = list
+        self._failing = False
 
     def start(self, owned: Callable[[], Iterable[str]]) -> None:
         """Heartbeat, every ``interval_s``, for the calls ``owned()`` names at that moment."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(owned), name="call-heartbeats")
+        if self._loop is None:
+            self._owned = owned
+            self._loop = Periodic(
+                self.interval_s, self._beat_owned, name="call-heartbeats", at_once=True
+            )
+            self._loop.start()
 
     async def beat(self, call_ids: Iterable[str]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -89,22 +96,17 @@ class CallOwnership:
             await self.redis.eval(_RELEASE, 1, owner_key(self.prefix, call_id), self.instance_id)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._loop is not None:
+            await self._loop.stop()
+            self._loop = None
 
-    async def _run(self, owned: Callable[[], Iterable[str]]) -> None:
-        failing = False
-        while True:
-            try:
-                await self.beat(owned())
-                if failing:
-                    log.warning("call heartbeats reach Redis again")
-                failing = False
-            except (RedisError, OSError) as exc:
-                if not failing:
-                    log.warning("call heartbeats cannot reach Redis (%s); retrying", exc)
-                failing = True
-            await asyncio.sleep(self.interval_s)
+    async def _beat_owned(self) -> None:
+        try:
+            await self.beat(self._owned())
+            if self._failing:
+                log.warning("call heartbeats reach Redis again")
+            self._failing = False
+        except (RedisError, OSError) as exc:
+            if not self._failing:
+                log.warning("call heartbeats cannot reach Redis (%s); retrying", exc)
+            self._failing = True

@@ -18,18 +18,19 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from voxagent.calls.info import ChannelKind, Direction
+from voxagent.calls.info import Direction
 from voxagent.calls.sessions import (
     Session,
     SessionStatus,
     apply_update,
     further_or_same,
+    new_session,
     session_from_json,
     session_to_json,
 )
@@ -62,33 +63,10 @@ class RedisSessionStore:
         return session_key(self.prefix, session_id)
 
     async def create(
-        self,
-        direction: Direction,
-        from_number: str,
-        to_number: str,
-        *,
-        name: str = "",
-        persona: str = "maria",
-        language: str = "en",
-        variables: Mapping[str, str] | None = None,
-        mode: ChannelKind = ChannelKind.MEDIA_STREAM,
-        batch_id: str | None = None,
-        status: SessionStatus = SessionStatus.CREATED,
+        self, direction: Direction, from_number: str, to_number: str, **fields: Any
     ) -> Session:
-        session = Session(
-            uuid.uuid4().hex,
-            direction,
-            from_number,
-            to_number,
-            name=name,
-            persona=persona,
-            language=language,
-            variables=dict(variables or {}),
-            mode=mode,
-            batch_id=batch_id,
-            status=status,
-            answered_at=time.time() if status is SessionStatus.ANSWERED else None,
-        )
+        """A new session (``fields`` as :func:`~voxagent.calls.sessions.new_session` takes)."""
+        session = new_session(direction, from_number, to_number, **fields)
         await self.put(session)
         return session
 

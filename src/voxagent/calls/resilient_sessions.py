@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from voxagent.calls.info import ChannelKind, Direction
+from voxagent.calls.info import Direction
 from voxagent.calls.redis_sessions import RedisSessionStore
 from voxagent.calls.sessions import MemorySessionStore, Session, SessionStatus
 
@@ -29,6 +29,14 @@ __all__ = ["ResilientSessionStore"]
 log = logging.getLogger(__name__)
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+T = TypeVar("T")
+
+
+class _Away:
+    """What a Redis command gives while Redis is away."""
+
+
+AWAY = _Away()
 
 
 class ResilientSessionStore:
@@ -50,51 +58,31 @@ class ResilientSessionStore:
 
     # -------------------------------------------------------------------- the contract
     async def create(
-        self,
-        direction: Direction,
-        from_number: str,
-        to_number: str,
-        *,
-        name: str = "",
-        persona: str = "maria",
-        language: str = "en",
-        variables: Mapping[str, str] | None = None,
-        mode: ChannelKind = ChannelKind.MEDIA_STREAM,
-        batch_id: str | None = None,
-        status: SessionStatus = SessionStatus.CREATED,
+        self, direction: Direction, from_number: str, to_number: str, **fields: Any
     ) -> Session:
-        session = await self.local.create(
-            direction,
-            from_number,
-            to_number,
-            name=name,
-            persona=persona,
-            language=language,
-            variables=variables,
-            mode=mode,
-            batch_id=batch_id,
-            status=status,
-        )
-        if not await self._shared(lambda: self.shared.put(session)):
+        """A new session (``fields`` as :func:`~voxagent.calls.sessions.new_session` takes),
+        kept here and, when Redis answers, there."""
+        session = await self.local.create(direction, from_number, to_number, **fields)
+        if isinstance(await self._shared(lambda: self.shared.put(session)), _Away):
             self._changed.add(session.session_id)
         return session
 
     async def get(self, session_id: str | None) -> Session | None:
-        return await self._read(
+        return await self._session(
             lambda: self.shared.get(session_id), lambda: self.local.get(session_id)
         )
 
     async def by_call(self, call_control_id: str | None) -> Session | None:
-        return await self._read(
+        return await self._session(
             lambda: self.shared.by_call(call_control_id),
             lambda: self.local.by_call(call_control_id),
         )
 
     async def attach_call(self, session_id: str, call_control_id: str) -> Session | None:
-        return await self._change(
-            session_id,
+        return await self._session(
             lambda: self.shared.attach_call(session_id, call_control_id),
             lambda: self.local.attach_call(session_id, call_control_id),
+            changing=session_id,
         )
 
     async def new_stream_token(self, session_id: str) -> str:
@@ -106,7 +94,7 @@ class ResilientSessionStore:
             await self.local.new_stream_token(session_id)
             return await self.local.get(session_id)
 
-        session = await self._change(session_id, shared, local)
+        session = await self._session(shared, local, changing=session_id)
         if session is None or session.stream_token is None:
             raise KeyError(session_id)
         return session.stream_token
@@ -114,19 +102,15 @@ class ResilientSessionStore:
     async def update(
         self, session_id: str, *, status: SessionStatus | None = None, **changes: object
     ) -> Session | None:
-        return await self._change(
-            session_id,
+        return await self._session(
             lambda: self.shared.update(session_id, status=status, **changes),
             lambda: self.local.update(session_id, status=status, **changes),
+            changing=session_id,
         )
 
     async def active(self) -> list[Session]:
-        if self.state == "ok":
-            try:
-                return await self.shared.active()
-            except _UNREACHABLE as exc:
-                self._lost(exc)
-        return await self.local.active()
+        found = await self._shared(self.shared.active)
+        return await self.local.active() if isinstance(found, _Away) else found
 
     async def check(self) -> None:
         """At start: a Redis that does not answer means memory until it does (logged)."""
@@ -139,53 +123,33 @@ class ResilientSessionStore:
                 await self._recovery
 
     # -------------------------------------------------------------------- the plumbing
-    async def _shared(self, command: Callable[[], Awaitable[object]]) -> bool:
-        """Run a Redis command; False (and degraded from now on) when Redis is away."""
+    async def _shared(self, command: Callable[[], Awaitable[T]]) -> T | _Away:
+        """Run a Redis command; ``AWAY`` (and degraded from now on) when Redis is away."""
         if self.state != "ok":
-            return False
+            return AWAY
         try:
-            await command()
+            return await command()
         except _UNREACHABLE as exc:
             self._lost(exc)
-            return False
-        return True
+            return AWAY
 
-    async def _read(
+    async def _session(
         self,
         shared: Callable[[], Awaitable[Session | None]],
         local: Callable[[], Awaitable[Session | None]],
+        *,
+        changing: str | None = None,
     ) -> Session | None:
-        found: list[Session | None] = []
-
-        async def read() -> None:
-            found.append(await shared())
-
-        if await self._shared(read):
-            if found[0] is not None:
-                await self.local.put(found[0])
-            return found[0]
-        return await local()
-
-    async def _change(
-        self,
-        session_id: str,
-        shared: Callable[[], Awaitable[Session | None]],
-        local: Callable[[], Awaitable[Session | None]],
-    ) -> Session | None:
-        """Change the shared session (and keep a copy); with Redis away, change the copy and
-        remember to write it back."""
-        changed: list[Session | None] = []
-
-        async def change() -> None:
-            changed.append(await shared())
-
-        if await self._shared(change):
-            if changed[0] is not None:
-                await self.local.put(changed[0])
-            return changed[0]
+        """The shared session (a copy kept here); with Redis away, the copy, and a change to
+        it (``changing``: its id) is remembered for the write-back."""
+        found = await self._shared(shared)
+        if not isinstance(found, _Away):
+            if found is not None:
+                await self.local.put(found)
+            return found
         result = await local()
-        if result is not None:
-            self._changed.add(session_id)
+        if changing is not None and result is not None:
+            self._changed.add(changing)
         return result
 
     def _lost(self, exc: BaseException) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "SessionStore",
     "can_move",
     "further_or_same",
+    "new_session",
     "session_from_json",
     "session_to_json",
 ]
@@ -126,6 +127,36 @@ class Session:
             "outcome": self.outcome,
             "hangup_cause": self.hangup_cause,
         }
+
+
+def new_session(
+    direction: Direction,
+    from_number: str,
+    to_number: str,
+    *,
+    name: str = "",
+    persona: str = "maria",
+    language: str = "en",
+    variables: Mapping[str, str] | None = None,
+    mode: ChannelKind = ChannelKind.MEDIA_STREAM,
+    batch_id: str | None = None,
+    status: SessionStatus = SessionStatus.CREATED,
+) -> Session:
+    """A fresh session with a new id (what every store's ``create`` makes, then keeps)."""
+    return Session(
+        uuid.uuid4().hex,
+        direction,
+        from_number,
+        to_number,
+        name=name,
+        persona=persona,
+        language=language,
+        variables=dict(variables or {}),
+        mode=mode,
+        batch_id=batch_id,
+        status=status,
+        answered_at=time.time() if status is SessionStatus.ANSWERED else None,
+    )
 
 
 def session_to_json(session: Session) -> str:
@@ -251,19 +282,17 @@ class MemorySessionStore:
         batch_id: str | None = None,
         status: SessionStatus = SessionStatus.CREATED,
     ) -> Session:
-        session = Session(
-            uuid.uuid4().hex,
+        session = new_session(
             direction,
             from_number,
             to_number,
             name=name,
             persona=persona,
             language=language,
-            variables=dict(variables or {}),
+            variables=variables,
             mode=mode,
             batch_id=batch_id,
             status=status,
-            answered_at=time.time() if status is SessionStatus.ANSWERED else None,
         )
         self._by_id[session.session_id] = session
         return session

@@ -12,7 +12,6 @@ hung up, so that no caller is left in silence.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -23,6 +22,7 @@ from voxagent.calls.ownership import OWNER_TTL_S, CallOwnership
 from voxagent.calls.sessions import Session, SessionStatus, SessionStore
 from voxagent.channels.telnyx.call_control import TelnyxApiError
 from voxagent.channels.telnyx.controller import TelnyxCallController
+from voxagent.periodic import Periodic
 
 __all__ = ["INSTANCE_LOST", "CallRescuer"]
 
@@ -54,18 +54,13 @@ class CallRescuer:
         self.rescued: dict[str, float] = {}
         """Calls this instance asked Telnyx to stream here, and when."""
         self.lost = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(interval_s, self._sweep_quietly, name="call-rescuer")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="call-rescuer")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     def take_rescued(self, call_control_id: str) -> bool:
         """A stream arrived for this call: True (once) when it is one this instance rescued."""
@@ -125,10 +120,8 @@ class CallRescuer:
             with contextlib.suppress(TelnyxApiError):
                 await controller.client.hangup(call_id)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.sweep()
-            except Exception:  # a failed sweep (Redis away, say) is tried again next time
-                log.debug("rescue sweep failed", exc_info=True)
+    async def _sweep_quietly(self) -> None:
+        try:
+            await self.sweep()
+        except Exception:  # a failed sweep (Redis away, say) is tried again next time
+            log.debug("rescue sweep failed", exc_info=True)
