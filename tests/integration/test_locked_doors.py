@@ -253,7 +253,7 @@ async def test_the_openapi_schema_declares_the_keys_and_holds_no_secret(stack: S
 
 
 async def test_a_number_outside_the_prefixes_is_refused_and_never_dialled(stack: Stack) -> None:
-    dials_before = sum(1 for r in stack.fake.requests if r.path.endswith("/calls"))
+    refused = {"+447911123456", "+19005550123", "+1900555"}
     async with httpx.AsyncClient(base_url=stack.http, timeout=10, headers=RIGHT) as client:
         foreign = await client.post("/api/call/initiate", json={"phone": "+447911123456"})
         premium = await client.post("/api/call/initiate", json={"phone": "+19005550123"})
@@ -265,7 +265,10 @@ async def test_a_number_outside_the_prefixes_is_refused_and_never_dialled(stack:
     assert listed.status_code == 202 and listed.json()["accepted"] == 0
     assert len(listed.json()["rejected"]) == 2
     await asyncio.sleep(0.2)
-    assert sum(1 for r in stack.fake.requests if r.path.endswith("/calls")) == dials_before
+    # Only these numbers: the module's other tests share the fake, and a batch of theirs may
+    # still be dialling (counting every dial failed once in a clean-clone run).
+    dialled = {r.json.get("to") for r in stack.fake.requests if r.path.endswith("/calls")}
+    assert not dialled & refused
 
 
 async def test_the_concurrent_call_cap_holds_during_a_batch_of_20(stack: Stack) -> None:
