@@ -8,18 +8,23 @@ know how they fit together.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import socketio
 from redis.asyncio import Redis
 
+from voxagent.calls.command_bus import CommandBus
+from voxagent.calls.commands import CallCommands
 from voxagent.calls.factory import CallFactory
 from voxagent.calls.guard import OutboundGuard
 from voxagent.calls.info import CallInfo
+from voxagent.calls.instances import InstanceRegistry
 from voxagent.calls.lifecycle import CallLifecycle
 from voxagent.calls.ownership import CallOwnership
 from voxagent.calls.records import RecordKeeper
@@ -30,6 +35,7 @@ from voxagent.calls.shared_history import SharedHistory
 from voxagent.channels.browser.service import BrowserService
 from voxagent.channels.browser.shared_resume import SharedResume
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
+from voxagent.channels.telnyx.handover import CallHandover
 from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.channels.webrtc.host_addresses import restrict_host_addresses
 from voxagent.channels.webrtc.service import WebRTCService
@@ -53,6 +59,8 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started_at = time.monotonic()
+        self.instance_id = uuid.uuid4().hex[:12]
+        """This process among the deployment's instances (heartbeats, commands)."""
         self.stats = ServerStats()
         self.access = Access(ApiKeys.parse(settings.api_keys))
         self.db = Database(settings.database_url)
@@ -94,8 +102,32 @@ class Services:
                 )
             )
             sessions = self.shared_sessions
-            self.ownership = CallOwnership(self.redis, prefix=settings.redis_key_prefix)
+            self.ownership = CallOwnership(
+                self.redis, prefix=settings.redis_key_prefix, instance_id=self.instance_id
+            )
         self.calls = CallLifecycle(self.factory, sessions, self.records, self.stats)
+        self.commands = CallCommands(self.calls)
+        self.handover: CallHandover | None = None
+        """With Redis and Telnyx: a draining instance hands its phone calls to the others."""
+        self.registry: InstanceRegistry | None = None
+        self.bus: CommandBus | None = None
+        if self.redis is not None:
+            self.registry = InstanceRegistry(
+                self.redis,
+                prefix=settings.redis_key_prefix,
+                instance_id=self.instance_id,
+                load=lambda: self.calls.active,
+                draining=lambda: self.calls.draining,
+            )
+            self.bus = CommandBus(
+                self.redis,
+                prefix=settings.redis_key_prefix,
+                instance_id=self.instance_id,
+                handler=self.commands.handle,
+            )
+            self.commands.ownership = self.ownership
+            self.calls.on_open = self.ownership.claim
+            self.commands.bus = self.bus
         if self.redis is not None:
             self.calls.shared_history = SharedHistory(
                 self.redis, prefix=settings.redis_key_prefix, ttl_s=settings.session_ttl_seconds
@@ -138,6 +170,9 @@ class Services:
         if self.redis is not None:
             await self.shared_sessions.check()
             self.ownership.start(self.calls.call_ids)
+            assert self.registry is not None and self.bus is not None
+            self.registry.start()
+            await self.bus.start()
         await self.db.connect()
         try:
             await self.storage.check()
@@ -174,6 +209,11 @@ class Services:
                     serving=self.calls.call_ids,
                 )
                 self.telnyx.rescuer.start()
+                self.commands.adopt = self.telnyx.rescuer.adopt
+                assert self.registry is not None and self.bus is not None
+                self.handover = CallHandover(
+                    self.calls, self.telnyx.controller, self.ownership, self.registry, self.bus
+                )
         else:
             log.warning(
                 "TELNYX_API_KEY is not set: no calls can be placed, and /stream/media accepts "
@@ -221,6 +261,9 @@ class Services:
         if self.telnyx.rescuer is not None:
             await self.telnyx.rescuer.stop()
         if self.redis is not None:
+            assert self.registry is not None and self.bus is not None
+            await self.bus.stop()
+            await self.registry.stop()
             await self.ownership.stop()
             await self.shared_sessions.close()
             await self.redis.aclose()
@@ -235,8 +278,22 @@ class Services:
         await self.db.close()
 
     async def drain(self, grace_seconds: float) -> None:
-        """Refuse new calls, let active ones finish, then end the rest politely."""
-        await self.calls.drain(grace_seconds, self._shutdown_line)
+        """Refuse new calls; with other instances alive, hand them the phone calls (between
+        turns) and send the browsers to them; let what is left finish here, then end the rest
+        politely."""
+        deadline = time.monotonic() + grace_seconds
+        self.calls.draining = True
+        if self.registry is not None:
+            with contextlib.suppress(Exception):
+                await self.registry.beat()  # the others stop sending us calls at once
+                others = await self.registry.others()
+                if others:
+                    await self.browser.namespace.send_elsewhere()
+        if self.handover is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.handover.hand_over_all(grace_seconds), grace_seconds)
+        left = max(0.0, deadline - time.monotonic())
+        await self.calls.drain(left, self._shutdown_line)
 
     def _shutdown_line(self, info: CallInfo) -> str:
         return self.factory.persona(info.persona).line("shutdown", info.language)
@@ -262,6 +319,7 @@ class Services:
         controller = self.telnyx.controller
         return {
             "status": "draining" if self.calls.draining else "ok",
+            "instance": self.instance_id,
             "uptime_seconds": round(time.monotonic() - self.started_at, 1),
             "active_calls": self.calls.active,
             "telnyx": "configured" if controller else "not configured",

@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(3000, ge=1, le=65535)
     log_level: str = "info"
-    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, validation_alias=AliasChoices("shutdown_grace_seconds", "drain_timeout_seconds")
+    )
+    """How long a drain (SIGTERM) may take: calls hand over or finish meanwhile
+    (``DRAIN_TIMEOUT_SECONDS`` is the same setting)."""
     malloc_arenas: int = Field(2, ge=0, le=1024)
     """glibc malloc arenas for the whole process (0: glibc's default, eight per core); few
     arenas keep the RSS flat as WebRTC peers and their threads come and go."""

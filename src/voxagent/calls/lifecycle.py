@@ -26,6 +26,7 @@ from voxagent.conversation.channel import Channel
 from voxagent.conversation.history import Message
 from voxagent.conversation.observer import CallObserver
 from voxagent.conversation.timeline import TurnTimeline
+from voxagent.state.call_records import CallRecord
 from voxagent.telemetry.stats import ServerStats
 
 __all__ = ["CallLifecycle"]
@@ -53,6 +54,11 @@ class CallLifecycle:
         """Set with several instances: every turn's history goes to Redis too."""
         self._conversations: dict[str, Conversation] = {}
         self._started: dict[str, datetime] = {}
+        self._earlier: dict[str, CallRecord] = {}
+        """Calls that came from another instance: the record it had written."""
+        self._handing_over: set[str] = set()
+        self.on_open: Callable[[str], None] | None = None
+        """Told each call id that starts here (with several instances: claim its ownership)."""
         self._no_calls = asyncio.Event()
         self._no_calls.set()
 
@@ -84,7 +90,8 @@ class CallLifecycle:
         reconnected: bool = False,
     ) -> Call:
         """Start a conversation on ``channel``: greet, listen, and record it from now on.
-        With ``history`` (a conversation resumed after a reconnect) there is no greeting;
+        With ``history`` (a conversation resumed after a reconnect, or handed over by another
+        instance) there is no greeting and the record goes on from the one already written;
         ``reconnected`` (a call picked up from a lost instance) says so to the caller."""
         info = await self._with_session(info)
         on_tool = observer.tool_used if observer is not None else None
@@ -97,30 +104,43 @@ class CallLifecycle:
                 call.history.add_user(message.text)
             else:
                 call.history.add_assistant(message.text, interrupted=message.interrupted)
+        earlier = await self.records.store.get(call.call_id) if resumed else None
         self._register(call)
+        if earlier is not None:
+            self._earlier[call.call_id] = earlier
         call.start(greet=not resumed, reconnected=reconnected)
-        await self.records.save(call, self._started[call.call_id])
+        await self._save(call)
         return call
 
     async def adopt(self, conversation: Conversation) -> None:
         """A conversation its channel runs itself (webhook mode) joins the registry."""
         self._register(conversation)
-        await self.records.save(conversation, self._started[conversation.call_id])
+        await self._save(conversation)
 
     async def on_turn(self, conversation: Conversation, turn: TurnTimeline) -> None:
         """A turn finished: the record is rewritten, so a crash loses at most this turn."""
         self.stats.turns += 1
-        started = self._started.get(conversation.call_id)
-        if started is not None:
-            await self.records.save(conversation, started)
+        if conversation.call_id in self._started:
+            await self._save(conversation)
         if self.shared_history is not None:
             await self.shared_history.save(conversation.call_id, conversation.history)
+
+    async def _save(self, conversation: Conversation, **final: object) -> None:
+        call_id = conversation.call_id
+        await self.records.save(
+            conversation,
+            self._started[call_id],
+            earlier=self._earlier.get(call_id),
+            **final,  # type: ignore[arg-type]
+        )
 
     def _register(self, conversation: Conversation) -> None:
         self._conversations[conversation.call_id] = conversation
         self._started[conversation.call_id] = datetime.now(UTC)
         self._no_calls.clear()
         self.stats.calls_started += 1
+        if self.on_open is not None:
+            self.on_open(conversation.call_id)
 
     async def _with_session(self, info: CallInfo) -> CallInfo:
         """Every conversation has a session: the channel's, or one made now (a simulated
@@ -156,17 +176,22 @@ class CallLifecycle:
         good (Telnyx's hang-up webhook, which also brings the hang-up cause): whoever polls the
         session for its end then finds the record complete."""
         call_id = conversation.call_id
-        if self._conversations.pop(call_id, None) is None:
+        if self._conversations.get(call_id) is not conversation:
             return
+        if call_id in self._handing_over:
+            await self._handed_over(conversation)
+            return
+        del self._conversations[call_id]
         if not self._conversations:
             self._no_calls.set()
         if not conversation.ended:
             await conversation.end("completed")
-        started = self._started.pop(call_id)
         self.stats.calls_ended += 1
         self.stats.barge_ins += conversation.counters.barge_ins
         self.stats.dropped_frames += conversation.counters.dropped_frames
-        await self.records.save(conversation, started, ended=True, hangup_cause=hangup_cause)
+        await self._save(conversation, ended=True, hangup_cause=hangup_cause)
+        self._started.pop(call_id)
+        self._earlier.pop(call_id, None)
         if isinstance(conversation, Call) and conversation.recorder is not None:
             try:
                 await self.records.store_recording(call_id, conversation.recorder)
@@ -178,6 +203,30 @@ class CallLifecycle:
                 status=SessionStatus.ENDED,
                 outcome=conversation.outcome,
             )
+
+    # ------------------------------------------------------------- hand-over
+    def handing_over(self, call_id: str) -> None:
+        """This call is about to move to another instance: when its line here closes, it
+        leaves the registry with its record still open and its session still live."""
+        self._handing_over.add(call_id)
+
+    def hand_over_failed(self, call_id: str) -> None:
+        self._handing_over.discard(call_id)
+
+    async def _handed_over(self, conversation: Conversation) -> None:
+        call_id = conversation.call_id
+        self._handing_over.discard(call_id)
+        del self._conversations[call_id]
+        if not self._conversations:
+            self._no_calls.set()
+        if not conversation.ended:
+            await conversation.end("handed_over")
+        self.stats.handed_over += 1
+        await self._save(conversation)  # not ended: the next instance goes on with it
+        self._started.pop(call_id)
+        self._earlier.pop(call_id, None)
+        if isinstance(conversation, Call) and conversation.recorder is not None:
+            conversation.recorder.close()
 
     # ----------------------------------------------------------------- drain
     async def drain(self, grace_seconds: float, goodbye: Callable[[CallInfo], str]) -> None:

@@ -9,6 +9,7 @@ lets exactly one survivor claim it (``SET NX``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -56,6 +57,7 @@ class CallOwnership:
         self._loop: Periodic | None = None
         self._owned: Callable[[], Iterable[str]] = list
         self._failing = False
+        self._claims: set[asyncio.Task[None]] = set()
 
     def start(self, owned: Callable[[], Iterable[str]]) -> None:
         """Heartbeat, every ``interval_s``, for the calls ``owned()`` names at that moment."""
@@ -72,6 +74,17 @@ class CallOwnership:
                 pipe.set(owner_key(self.prefix, call_id), self.instance_id, ex=self.ttl_s)
             await pipe.execute()
         self.beats += 1
+
+    def claim(self, call_id: str) -> None:
+        """A call just started here: say so now rather than at the next heartbeat, so that
+        a command for it finds its instance from the first moment."""
+        task = asyncio.create_task(self._beat_quietly([call_id]), name="call-claim")
+        self._claims.add(task)
+        task.add_done_callback(self._claims.discard)
+
+    async def _beat_quietly(self, call_ids: list[str]) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.beat(call_ids)
 
     async def owner(self, call_id: str) -> str | None:
         value = await self.redis.get(owner_key(self.prefix, call_id))

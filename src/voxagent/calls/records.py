@@ -59,11 +59,15 @@ class RecordKeeper:
         *,
         ended: bool = False,
         hangup_cause: str | None = None,
+        earlier: CallRecord | None = None,
     ) -> None:
         """Write the conversation's record as it stands; a failure is logged, never raised
-        (a full disk must not end a call)."""
+        (a full disk must not end a call).
+
+        ``earlier``: the record another instance wrote for this call before it changed hands;
+        its turns and counters come first, and ``handovers`` counts the changes of hands."""
         record = _record_for(conversation.info)
-        record.started_at = started_at
+        record.started_at = earlier.started_at if earlier is not None else started_at
         record.ended_at = datetime.now(UTC) if ended else None
         record.outcome = conversation.outcome
         record.hangup_cause = hangup_cause
@@ -74,7 +78,12 @@ class RecordKeeper:
         if self.redact_transcripts:
             record.transcript = [_redacted(m, "text") for m in record.transcript]
             record.turns = [_redacted(t, "user_text", "agent_text") for t in record.turns]
-        record.counters = conversation.counters.as_dict()
+        record.counters = dict(conversation.counters.as_dict())
+        if earlier is not None:
+            record.turns = [*earlier.turns, *record.turns]
+            for name, value in earlier.counters.items():
+                record.counters[name] = record.counters.get(name, 0) + value
+            record.counters["handovers"] = earlier.counters.get("handovers", 0) + 1
         try:
             await self.store.save(record)
         except Exception:

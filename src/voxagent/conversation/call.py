@@ -215,6 +215,40 @@ class Call:
     async def wait(self) -> None:
         await self._ended.wait()
 
+    async def hang_up(self, reason: str) -> None:
+        """Someone (an operator, through the API) ends the call now: the line is hung up."""
+        if not self._ended.is_set():
+            await self._perform(EndCall(reason))
+
+    async def transfer_to(self, to: str) -> None:
+        """Someone hands the caller to ``to`` now (a blind transfer)."""
+        if not self._ended.is_set():
+            await self._perform(Transfer(to))
+
+    def announce(self, text: str) -> None:
+        """Someone has the agent say ``text``: once the agent has the floor no more, never
+        over its own reply."""
+
+        async def when_free() -> None:
+            # The floor changes with the speaker's playout clock, which has no event.
+            while self._agent_has_floor() and not self._ended.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            if not self._ended.is_set():
+                self._start_response(_say(text), self._new_turn("announcement"))
+
+        self._spawn(when_free(), f"announce-{self.call_id}")
+
+    async def between_turns(self, timeout_s: float) -> bool:
+        """Wait until nobody has the floor (the agent's reply has played out, the caller is
+        not speaking): the moment a call can change hands without cutting a sentence.
+        False if that did not happen within ``timeout_s`` or the call ended."""
+        deadline = time.monotonic() + timeout_s
+        while not self._ended.is_set() and time.monotonic() < deadline:
+            if not self._agent_has_floor() and not self.listener.speaking:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
     async def end(self, outcome: str = "completed") -> None:
         """Stop everything; safe to call more than once and from any task."""
         if self._ended.is_set():

@@ -23,9 +23,19 @@ MARKS = (
 )
 
 
-TurnKind = Literal["greeting", "reply", "reprompt", "no_input", "apology", "goodbye", "reconnected"]
+TurnKind = Literal[
+    "greeting",
+    "reply",
+    "reprompt",
+    "no_input",
+    "apology",
+    "goodbye",
+    "reconnected",
+    "announcement",
+]
 """Why the agent spoke: the greeting, an answer to the caller, a request to repeat (speech
-with no words), a prompt after silence, an apology (no provider left), or a closing line."""
+with no words), a prompt after silence, an apology (no provider left), a closing line, the
+line after a lost instance, or a line an operator asked for."""
 
 
 @dataclass(slots=True)

@@ -15,6 +15,8 @@ class ServerStats:
     malformed_messages: int = 0
     dropped_frames: int = 0
     webhooks_rejected: int = 0
+    handed_over: int = 0
+    """Calls this instance handed to another one while draining."""
     provider_switches: Counter[str] = field(default_factory=Counter)
     """Fallbacks taken, keyed ``stage:failed->next`` (e.g. ``tts:elevenlabs->piper``)."""
 

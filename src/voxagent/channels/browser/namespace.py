@@ -84,6 +84,9 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     # ------------------------------------------------------------ connections
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if self.calls.draining:  # the page's backoff finds another instance
+            self.metrics.rejected["draining"] += 1
+            raise socketio.exceptions.ConnectionRefusedError("server draining")
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
             user = self.issuer.verify(token)
@@ -373,3 +376,11 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def shutdown(self) -> None:
         for session in list(self.live.values()):
             await self._close(session, "server_shutdown", keep=True)
+
+    async def send_elsewhere(self) -> None:
+        """This instance is draining and others are alive: every session is kept resumable
+        (``session_ended``, reason ``server_shutdown``) and every socket closed, so each page
+        reconnects through the balancer to another instance and resumes there."""
+        await self.shutdown()
+        for sid in list(self.connections):
+            await self.disconnect(sid)

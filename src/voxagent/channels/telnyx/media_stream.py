@@ -244,9 +244,12 @@ class MediaStreamSession:
                 language=settings.effective_language,
             )
         rescuer = self.telnyx.rescuer
-        if rescuer is not None and rescuer.take_rescued(call_id):
+        arrival = rescuer.take_rescued(call_id) if rescuer is not None else None
+        if arrival is not None:
             history = await self._history_of(call_id)
-            self.call = await self.calls.open(info, self.channel, history=history, reconnected=True)
+            self.call = await self.calls.open(
+                info, self.channel, history=history, reconnected=arrival == "lost"
+            )
         else:
             self.call = await self.calls.open(info, self.channel)
         log.info(

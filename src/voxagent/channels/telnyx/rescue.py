@@ -8,6 +8,9 @@ to this instance's ``/stream/media``, with a new stream token). When that stream
 call opens with its history from Redis and says the persona's "reconnected" line. If Telnyx
 refuses (the call is gone), the session is closed as ``failed: instance_lost`` and the call is
 hung up, so that no caller is left in silence.
+
+A draining instance hands its calls over the same way (:meth:`CallRescuer.adopt`, asked for
+over the command bus), between turns; the caller hears no apology then, nothing was lost.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 from voxagent.calls.info import ChannelKind
 from voxagent.calls.ownership import OWNER_TTL_S, CallOwnership
@@ -24,12 +28,15 @@ from voxagent.channels.telnyx.call_control import TelnyxApiError
 from voxagent.channels.telnyx.controller import TelnyxCallController
 from voxagent.periodic import Periodic
 
-__all__ = ["INSTANCE_LOST", "CallRescuer"]
+__all__ = ["INSTANCE_LOST", "Arrival", "CallRescuer"]
 
 log = logging.getLogger(__name__)
 
 INSTANCE_LOST = "failed: instance_lost"
 RESCUE_INTERVAL_S = 1.0
+
+Arrival = Literal["lost", "handed_over"]
+"""Why a call's stream came here: its instance died, or it handed the call over."""
 
 
 class CallRescuer:
@@ -51,8 +58,9 @@ class CallRescuer:
         self.serving = serving
         self.interval_s = interval_s
         self.grace_s = grace_s
-        self.rescued: dict[str, float] = {}
-        """Calls this instance asked Telnyx to stream here, and when."""
+        self.rescued: dict[str, Arrival] = {}
+        """Calls this instance asked Telnyx to stream here, and why."""
+        self.adopted = 0
         self.lost = 0
         self._loop = Periodic(interval_s, self._sweep_quietly, name="call-rescuer")
 
@@ -62,9 +70,20 @@ class CallRescuer:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    def take_rescued(self, call_control_id: str) -> bool:
-        """A stream arrived for this call: True (once) when it is one this instance rescued."""
-        return self.rescued.pop(call_control_id, None) is not None
+    def take_rescued(self, call_control_id: str) -> Arrival | None:
+        """A stream arrived for this call: why (once), when this instance asked for it."""
+        return self.rescued.pop(call_control_id, None)
+
+    async def adopt(self, call_id: str) -> bool:
+        """Another instance, draining, released this call: stream it here. False when the
+        call is not live, or another instance already took it."""
+        session = await self.sessions.by_call(call_id)
+        if session is None or session.status is not SessionStatus.ANSWERED:
+            return False
+        if not await self.ownership.take_over(call_id):
+            return False
+        self.adopted += 1
+        return await self._reattach(session, "handed_over")
 
     async def sweep(self) -> list[str]:
         """One look for orphaned calls; returns the ones this instance took over."""
@@ -87,17 +106,17 @@ class CallRescuer:
         for call_id in await self.ownership.orphans(candidates):
             if await self.ownership.take_over(call_id):
                 taken.append(call_id)
-                await self._reattach(candidates[call_id])
+                await self._reattach(candidates[call_id], "lost")
         return taken
 
-    async def _reattach(self, session: Session) -> None:
+    async def _reattach(self, session: Session, why: Arrival) -> bool:
         call_id = session.call_control_id
         assert call_id is not None
         controller = self.controller
         codec = controller.settings.stream_codec
         try:
             token = await self.sessions.new_stream_token(session.session_id)
-            self.rescued[call_id] = time.monotonic()
+            self.rescued[call_id] = why
             await controller.client.streaming_start(
                 call_id,
                 stream_url=controller.stream_url(),
@@ -107,7 +126,11 @@ class CallRescuer:
                 stream_bidirectional_codec=codec,
                 stream_auth_token=token,
             )
-            log.warning("call %s: its instance was lost; streaming it here now", call_id)
+            if why == "lost":
+                log.warning("call %s: its instance was lost; streaming it here now", call_id)
+            else:
+                log.info("call %s: handed over by a draining instance; streaming it here", call_id)
+            return True
         except (TelnyxApiError, KeyError) as exc:
             self.rescued.pop(call_id, None)
             self.lost += 1
@@ -119,6 +142,7 @@ class CallRescuer:
             )
             with contextlib.suppress(TelnyxApiError):
                 await controller.client.hangup(call_id)
+            return False
 
     async def _sweep_quietly(self) -> None:
         try:

@@ -159,6 +159,22 @@ class WebhookModeCall:
         """Say ``line`` over whatever is being said, then hang up when it has been heard."""
         self._spawn(self._say_then_end(line, outcome))
 
+    async def hang_up(self, reason: str) -> None:
+        """Someone (an operator, through the API) ends the call: Telnyx hangs it up and its
+        hang-up webhook ends the conversation."""
+        if not self.ended:
+            self.outcome = reason
+            await self.client.hangup(self.call_id)
+
+    async def transfer_to(self, to: str) -> None:
+        if not self.ended:
+            self.outcome = "transferred"
+            await self.client.transfer(self.call_id, to)
+
+    def announce(self, text: str) -> None:
+        """Someone has the agent say ``text`` now (over whatever is being said)."""
+        self._spawn(self._answer(_say(text), self._new_turn("announcement")))
+
     async def _say_then_end(self, line: str, outcome: str) -> None:
         self._after_speech = EndCall(outcome)
         await self._answer(_say(line), self._new_turn("goodbye"))
