@@ -31,6 +31,7 @@ from voxagent.calls.records import RecordKeeper
 from voxagent.calls.redis_sessions import RedisSessionStore
 from voxagent.calls.resilient_sessions import ResilientSessionStore
 from voxagent.calls.sessions import MemorySessionStore, Session, SessionStore
+from voxagent.calls.shared_batches import SharedBatches
 from voxagent.calls.shared_history import SharedHistory
 from voxagent.channels.browser.service import BrowserService
 from voxagent.channels.browser.shared_resume import SharedResume
@@ -139,6 +140,10 @@ class Services:
             calls_per_minute=settings.calls_per_minute,
         )
         self.telnyx = TelnyxService(settings, self.calls, self.stats, guard)
+        if self.redis is not None:
+            self.telnyx.shared_batches = SharedBatches(
+                self.redis, prefix=settings.redis_key_prefix, ttl_s=settings.session_ttl_seconds
+            )
         manager = None
         if settings.redis_url:  # a user's tabs on different instances share their room
             manager = socketio.AsyncRedisManager(

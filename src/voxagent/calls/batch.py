@@ -7,6 +7,7 @@ has more live calls than its limit; the runner is told of endings by the runtime
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 from voxagent.calls.sessions import Session
 
 log = logging.getLogger(__name__)
+
+ENDED_POLL_S = 1.0
+"""How often a batch looks at the sessions of its calls in progress."""
 
 
 @dataclass
@@ -47,8 +51,18 @@ Dialer = Callable[[BatchEntry], Awaitable[Session]]
 
 
 class Batch:
-    def __init__(self, entries: list[BatchEntry], concurrency: int, pace: float) -> None:
+    def __init__(
+        self,
+        entries: list[BatchEntry],
+        concurrency: int,
+        pace: float,
+        *,
+        look_up: Callable[[str], Awaitable[Session | None]] | None = None,
+    ) -> None:
+        """``look_up(session_id)`` reads a session's state: with several instances a call's
+        hang-up webhook may reach another instance, so the batch also looks for itself."""
         self.batch_id = uuid.uuid4().hex
+        self._look_up = look_up
         self.entries = entries
         self.concurrency = concurrency
         self.pace = pace
@@ -56,6 +70,8 @@ class Batch:
         self._ended: dict[str, asyncio.Event] = {}
         self.max_in_progress = 0
         self.task: asyncio.Task[None] | None = None
+        self.follower: asyncio.Task[None] | None = None
+        """With several instances: the task sharing its progress."""
 
     @property
     def done(self) -> bool:
@@ -99,6 +115,18 @@ class Batch:
         await asyncio.gather(*tasks)
         log.info("batch %s finished: %s", self.batch_id, self.summary()["counts"])
 
+    async def _until_ended(self, session_id: str, event: asyncio.Event) -> None:
+        while not event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), ENDED_POLL_S)
+            if not event.is_set() and self._look_up is not None:
+                try:
+                    session = await self._look_up(session_id)
+                except Exception:  # Redis away: the webhook may still tell us
+                    continue
+                if session is not None and not session.active:
+                    self.session_ended(session)
+
     async def _one(self, entry: BatchEntry, dial: Dialer) -> None:
         try:
             entry.status = "dialing"
@@ -117,6 +145,6 @@ class Batch:
             if not session.active:
                 entry.status, entry.outcome = "ended", session.outcome
                 return
-            await event.wait()
+            await self._until_ended(session.session_id, event)
         finally:
             self._slots.release()

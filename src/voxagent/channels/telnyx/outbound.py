@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from redis.exceptions import RedisError
 
 from voxagent.calls.batch import Batch, BatchEntry
 from voxagent.calls.guard import AtCapacity
@@ -225,7 +226,7 @@ async def batch(
             continue
         entries.append(BatchEntry(len(entries), parsed.name, parsed.phone, parsed.variables))
         requests[entries[-1].index] = parsed
-    job = Batch(entries, body.concurrency, body.pace)
+    job = Batch(entries, body.concurrency, body.pace, look_up=telnyx.calls.sessions.get)
     telnyx.batches[job.batch_id] = job
 
     async def dial(entry: BatchEntry) -> Session:
@@ -235,6 +236,10 @@ async def batch(
             raise RuntimeError(str(exc.detail)) from None
 
     job.task = asyncio.create_task(job.run(dial), name=f"batch-{job.batch_id}")
+    if telnyx.shared_batches is not None:
+        job.follower = asyncio.create_task(
+            telnyx.shared_batches.follow(job), name=f"batch-share-{job.batch_id}"
+        )
     return BatchAccepted(
         batch_id=job.batch_id,
         accepted=len(entries),
@@ -249,10 +254,18 @@ async def batch(
     responses={404: {"description": "Unknown batch id"}},
 )
 async def batch_status(batch_id: str, request: Request) -> dict[str, object]:
-    job = _telnyx(request).batches.get(batch_id)
-    if job is None:
-        raise HTTPException(404, f"unknown batch id {batch_id!r}")
-    return job.summary()
+    telnyx = _telnyx(request)
+    job = telnyx.batches.get(batch_id)
+    if job is not None:
+        return job.summary()
+    if telnyx.shared_batches is not None:  # a batch another instance runs
+        try:
+            shared = await telnyx.shared_batches.load(batch_id)
+        except (RedisError, OSError) as exc:
+            raise HTTPException(503, f"batch progress is in Redis, unreachable: {exc}") from None
+        if shared is not None:
+            return shared
+    raise HTTPException(404, f"unknown batch id {batch_id!r}")
 
 
 def _first_error(exc: ValueError) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from voxagent.calls.batch import Batch
 from voxagent.calls.guard import OutboundGuard
 from voxagent.calls.lifecycle import CallLifecycle
+from voxagent.calls.shared_batches import SharedBatches
 from voxagent.channels.telnyx.controller import TelnyxCallController
 from voxagent.channels.telnyx.rescue import CallRescuer
 from voxagent.settings import Settings
@@ -29,3 +30,5 @@ class TelnyxService:
     rescuer: CallRescuer | None = None
     """With several instances: picks up the calls of an instance that died."""
     batches: dict[str, Batch] = field(default_factory=dict)
+    shared_batches: SharedBatches | None = None
+    """With several instances: every batch's progress, readable on any of them."""
