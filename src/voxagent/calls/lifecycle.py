@@ -120,10 +120,10 @@ class CallLifecycle:
     async def on_turn(self, conversation: Conversation, turn: TurnTimeline) -> None:
         """A turn finished: the record is rewritten, so a crash loses at most this turn."""
         self.stats.turns += 1
+        if self.shared_history is not None:  # first: what another instance resumes from
+            await self.shared_history.save(conversation.call_id, conversation.history)
         if conversation.call_id in self._started:
             await self._save(conversation)
-        if self.shared_history is not None:
-            await self.shared_history.save(conversation.call_id, conversation.history)
 
     async def _save(self, conversation: Conversation, **final: object) -> None:
         call_id = conversation.call_id
@@ -189,6 +189,8 @@ class CallLifecycle:
         self.stats.calls_ended += 1
         self.stats.barge_ins += conversation.counters.barge_ins
         self.stats.dropped_frames += conversation.counters.dropped_frames
+        if self.shared_history is not None:  # a turn cut short by the end is kept too
+            await self.shared_history.save(call_id, conversation.history)
         await self._save(conversation, ended=True, hangup_cause=hangup_cause)
         self._started.pop(call_id)
         self._earlier.pop(call_id, None)
@@ -222,6 +224,8 @@ class CallLifecycle:
         if not conversation.ended:
             await conversation.end("handed_over")
         self.stats.handed_over += 1
+        if self.shared_history is not None:
+            await self.shared_history.save(call_id, conversation.history)
         await self._save(conversation)  # not ended: the next instance goes on with it
         self._started.pop(call_id)
         self._earlier.pop(call_id, None)

@@ -24,8 +24,8 @@ __all__ = ["CallOwnership", "owner_key"]
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 1.0
-OWNER_TTL_S = 5
+HEARTBEAT_S = 0.5
+OWNER_TTL_S = 2
 """A call's owner is presumed dead this long after its last heartbeat."""
 
 _RELEASE = """

@@ -33,7 +33,7 @@ __all__ = ["INSTANCE_LOST", "Arrival", "CallRescuer"]
 log = logging.getLogger(__name__)
 
 INSTANCE_LOST = "failed: instance_lost"
-RESCUE_INTERVAL_S = 1.0
+RESCUE_INTERVAL_S = 0.5
 
 Arrival = Literal["lost", "handed_over"]
 """Why a call's stream came here: its instance died, or it handed the call over."""
@@ -133,6 +133,12 @@ class CallRescuer:
             return True
         except (TelnyxApiError, KeyError) as exc:
             self.rescued.pop(call_id, None)
+            if isinstance(exc, TelnyxApiError) and not _call_is_gone(exc):
+                # Telnyx still has the call (it may even be streaming: an owner too slow to
+                # beat, not a dead one). Let go; a later sweep tries again if still orphaned.
+                log.warning("call %s: not re-attached for now (%s)", call_id, exc)
+                await self.ownership.release(call_id)
+                return False
             self.lost += 1
             log.warning(
                 "call %s: its instance was lost and it cannot be re-attached (%s)", call_id, exc
@@ -149,3 +155,11 @@ class CallRescuer:
             await self.sweep()
         except Exception:  # a failed sweep (Redis away, say) is tried again next time
             log.debug("rescue sweep failed", exc_info=True)
+
+
+CALL_GONE_CODES = frozenset({"90018", "90015", "10005"})
+"""Telnyx's "call has already ended", "invalid call control id" and "resource not found"."""
+
+
+def _call_is_gone(exc: TelnyxApiError) -> bool:
+    return exc.code in CALL_GONE_CODES or exc.status == 404
