@@ -13,7 +13,9 @@ data: ``playout`` (:class:`Playout`, :class:`FrameClock`, frame slicing) and ``r
 (:class:`SimulationResult`, barge-in arithmetic, the printed dialogue). ``script`` renders
 the utterances before dialling, ``recognizer`` runs PocketSphinx in its child process,
 ``session`` is the thin asyncio layer that drives one call on its socket, and ``simulate``
-places the call (:func:`simulate_call`).
+places the call (:func:`simulate_call`). ``resume`` (pure) says where the script goes on when
+a call's stream ends and a new one begins (:func:`resume_line`; ``simulate_call(resumed=True)``
+plays the caller on such a later stream).
 
 Cost: benchmarks run tens of callers in one process, so everything per frame is a slice
 lookup plus one JSON/base64 build. Utterances are encoded to G.711 once, before dialling,
@@ -34,11 +36,13 @@ from voxagent.simulator.caller.results import (
     measure_barge_in,
     percentile,
 )
+from voxagent.simulator.caller.resume import RESUME_WAIT_S, resume_line
 from voxagent.simulator.caller.script import DEFAULT_SCRIPT, SpeechRenderer, trim_silence
 from voxagent.simulator.caller.simulate import simulate_call
 
 __all__ = [
     "DEFAULT_SCRIPT",
+    "RESUME_WAIT_S",
     "BargeInResult",
     "Cleared",
     "FrameClock",
@@ -49,6 +53,7 @@ __all__ = [
     "line_noise_frames",
     "measure_barge_in",
     "percentile",
+    "resume_line",
     "simulate_call",
     "split_frames",
     "trim_silence",

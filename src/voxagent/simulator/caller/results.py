@@ -51,6 +51,8 @@ class Turn:
     interrupted: bool = False
     timed_out: bool = False
     audio_s: float = 0.0
+    line: int | None = None
+    """A caller turn's script line: its index in the utterances the simulation was given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,10 @@ class SimulationResult:
     malformed_received: int = 0
     schedule_slips: int = 0
     unplayed_at_end_s: float = 0.0
+    resume_at: int = 0
+    """Where a next stream on this call goes on (an index into the utterances given): after
+    the last line the agent answered, or that line again if its answer or the line itself
+    was cut off when this stream ended (:func:`~voxagent.simulator.caller.resume.resume_line`)."""
     caller_audio: list[tuple[float, bytes]] = field(default_factory=list, repr=False)
     agent_audio: list[tuple[float, bytes]] = field(default_factory=list, repr=False)
 

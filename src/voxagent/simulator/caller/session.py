@@ -26,6 +26,7 @@ from voxagent.simulator.caller.results import (
     _agent_line,
     measure_barge_in,
 )
+from voxagent.simulator.caller.resume import PLANNED_STOP, RESUME_WAIT_S, resume_line
 from voxagent.simulator.caller.script import _Utterance
 
 __all__ = ["BARGE_IN_DELAY_S"]
@@ -88,6 +89,8 @@ class _CallSession:
         recognizer: _Recognizer | None,
         on_event: Callable[[str], None] | None,
         client_state: str | None = None,
+        resumed: bool = False,
+        resume_wait_s: float = RESUME_WAIT_S,
     ) -> None:
         self.ws = ws
         self.result = result
@@ -101,6 +104,10 @@ class _CallSession:
         self.max_call_s = max_call_s
         self.recognizer = recognizer
         self.on_event = on_event
+        self.resumed = resumed
+        """The call went on before this stream (another stream, maybe another server): no
+        greeting is due, and reply 0 is whatever the agent says first, if anything."""
+        self.resume_wait_s = resume_wait_s
         self.loop = asyncio.get_running_loop()
         self.playout = Playout(LINE_RATE)
         self.noise = line_noise_frames(codec, rng=np.random.default_rng(secrets.randbits(64)))
@@ -116,6 +123,8 @@ class _CallSession:
         self.clear_times: list[float] = []
         self.media_times: list[float] = []
         self.ended_at: float | None = None
+        self.quiet_at_end = 0.0
+        """How long the agent's audio had been played out when the line went down."""
         self.lines: asyncio.Queue[str | _Reply | None] = asyncio.Queue()
 
     # --- plumbing ----------------------------------------------------------------
@@ -166,6 +175,7 @@ class _CallSession:
         if self.ended_at is not None:
             return
         self.ended_at = now
+        self.quiet_at_end = self.playout.idle_for(now)
         # Nothing more is heard once the line is down: audio still queued is lost.
         self.result.unplayed_at_end_s = self.playout.clear(now).dropped_s
         if self.speaking is None:  # else the open reply was queued when the caller began
@@ -251,6 +261,13 @@ class _CallSession:
                 if script_done:
                     return _Action.HANG_UP
                 return _Action.SPEAK if self._understood(reply, now) else _Action.WAIT
+            return _Action.WAIT
+        if self.resumed and reply.index == 0:
+            # A planned hand-over says nothing: after a while of silence, go on (or, with the
+            # script done, hang up as after any quiet agent).
+            wait = self.hangup_after_s if script_done else self.resume_wait_s
+            if now - reply.opened_at >= wait:
+                return _Action.HANG_UP if script_done else _Action.SPEAK
             return _Action.WAIT
         if now - reply.opened_at >= self.reply_timeout_s:
             reply.timed_out = True
@@ -369,6 +386,8 @@ class _CallSession:
     async def _print_lines(self) -> None:
         while (item := await self.lines.get()) is not None:
             if isinstance(item, _Reply):
+                if self.resumed and item.index == 0 and not item.frames:
+                    continue  # the new stream began in silence: nothing was said
                 await self._finish_reply(item)
                 item_line = _agent_line(self._reply_turn(item))
             else:
@@ -422,12 +441,23 @@ class _CallSession:
         turns: list[Turn] = []
         for index, reply in enumerate(self.replies):
             if index > 0:
-                turns.append(Turn(speaker="caller", text=self.utterances[index - 1].text))
+                said = self.utterances[index - 1]
+                turns.append(Turn(speaker="caller", text=said.text, line=said.index))
             if reply.frames or reply.timed_out:
                 turns.append(self._reply_turn(reply))
         if self.speaking is not None:  # the line went down mid-sentence
-            turns.append(Turn(speaker="caller", text=self.speaking.text, interrupted=True))
+            said = self.speaking
+            turns.append(Turn("caller", said.text, interrupted=True, line=said.index))
         result.turns = turns
+        last = self.utterances[self.next_utt - 1] if self.next_utt else None
+        result.resume_at = resume_line(
+            None if last is None else last.index,
+            mid_utterance=self.speaking is not None,
+            reply_frames=self.replies[-1].frames,
+            quiet_s=self.quiet_at_end,
+            unplayed_s=result.unplayed_at_end_s,
+            planned=result.close_reason == PLANNED_STOP,
+        )
         first = self.replies[0].first_received
         result.greeting_ms = None if first is None else (first - self.t0) * 1000
         result.agent_audio = [(t - self.t0, p) for t, p in self.playout.played(until=end)]

@@ -16,6 +16,7 @@ from voxagent.audio.g711 import G711Codec, codec_for
 from voxagent.channels.telnyx import media_protocol as proto
 from voxagent.simulator.caller.recognizer import _borrow_recognizer, _Recognizer
 from voxagent.simulator.caller.results import SimulationResult
+from voxagent.simulator.caller.resume import RESUME_WAIT_S
 from voxagent.simulator.caller.script import SpeechRenderer, _render_script
 from voxagent.simulator.caller.session import _CallSession
 
@@ -46,6 +47,8 @@ async def simulate_call(
     max_call_s: float = 600.0,
     call_control_id: str | None = None,
     client_state: str | None = None,
+    resumed: bool = False,
+    resume_wait_s: float = RESUME_WAIT_S,
 ) -> SimulationResult:
     """Place one simulated Telnyx call to ``url`` (our ``WS /stream/media``) and report it.
 
@@ -60,6 +63,11 @@ async def simulate_call(
     Telnyx would present; ``api_key`` (one of the server's API_KEYS) lets a simulated call into
     a server that has Telnyx configured. Connection errors propagate (``OSError``,
     ``websockets.exceptions.InvalidHandshake``).
+
+    ``resumed``: the call went on before this stream (its earlier stream ended, and
+    ``utterances`` is what is left of the script): no greeting is due, so the caller speaks
+    once whatever the agent says first has gone quiet, or after ``resume_wait_s`` of silence.
+    The result's ``resume_at`` says where a later stream would go on.
     """
     codec = codec_for(encoding)
     if barge_in and not 0 <= barge_in_turn < len(utterances):
@@ -86,6 +94,8 @@ async def simulate_call(
             on_event=on_event,
             call_control_id=call_control_id,
             client_state=client_state,
+            resumed=resumed,
+            resume_wait_s=resume_wait_s,
         )
     if wav_path is not None:
         await asyncio.to_thread(result.write_wav, wav_path)
@@ -109,6 +119,8 @@ async def _place_call(
     on_event: Callable[[str], None] | None,
     call_control_id: str | None = None,
     client_state: str | None = None,
+    resumed: bool = False,
+    resume_wait_s: float = RESUME_WAIT_S,
 ) -> SimulationResult:
     # The recognizer child loads its model while Piper renders the script.
     warming = asyncio.create_task(recognizer.start()) if recognizer is not None else None
@@ -154,6 +166,8 @@ async def _place_call(
             recognizer=recognizer,
             on_event=on_event,
             client_state=client_state,
+            resumed=resumed,
+            resume_wait_s=resume_wait_s,
         )
         await session.run()
         session.finish_result()

@@ -188,7 +188,7 @@ class CallActions(FakeTelnyxBase):
             raise ApiError(
                 422, "90048", "Media Streaming is not used", "There is no media stream to stop."
             )
-        self._spawn(call, self._stop_stream(call), "streaming-stop")
+        self._stop_stream(call)
 
     def _act_transfer(self, call: FakeCall, body: JsonObject) -> None:
         to = body.get("to")

@@ -69,6 +69,8 @@ class FakeCall:
     to_number: str
     webhook_url: str | None
     script: list[str]
+    script_pos: int = 0
+    """The next line of ``script``: a new media stream on the call goes on from here."""
     behaviour: str = "answer"
     client_state: str | None = None
     state: Literal["parked", "bridging", "answered", "hangup"] = "parked"
@@ -98,6 +100,9 @@ class FakeCall:
     """``speak``/``playback`` clips that finished (the party answers after each)."""
     reply_timeouts: int = 0
     simulation: SimulationResult | None = None
+    """The party on the call's latest media stream (``simulations`` has every stream's)."""
+    simulations: list[SimulationResult] = field(default_factory=list)
+    """The party on each media stream of the call, in order."""
     stream_error: str | None = None
     events: list[EmittedEvent] = field(default_factory=list, repr=False)
 
@@ -110,6 +115,8 @@ class FakeCall:
     _clips: deque[_Clip] = field(init=False, default_factory=deque, repr=False)
     _current: _Clip | None = field(init=False, default=None, repr=False)
     _line: _Line | None = field(init=False, default=None, repr=False)
+    _stream_serial: int = field(init=False, default=0, repr=False)
+    """How many media streams were started: which one is the call's current stream."""
     _commands: set[str] = field(init=False, default_factory=set, repr=False)
     _changed: asyncio.Event = field(init=False, default_factory=asyncio.Event, repr=False)
     _hung_up: asyncio.Event = field(init=False, default_factory=asyncio.Event, repr=False)
@@ -130,6 +137,16 @@ class FakeCall:
     @property
     def event_types(self) -> list[str]:
         return [e.event_type for e in self.events]
+
+    def lines_said(self) -> list[int]:
+        """The script lines the party began over all its media streams, in order (0-based
+        indices into ``script``; a line said again after a stream was lost appears again)."""
+        said: list[int] = []
+        offset = 0
+        for simulation in self.simulations:
+            said += [offset + t.line for t in simulation.turns if t.line is not None]
+            offset += simulation.resume_at
+        return said
 
     def notify(self) -> None:
         """Wake everything waiting for this call to change."""

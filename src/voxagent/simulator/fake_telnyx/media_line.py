@@ -66,7 +66,8 @@ class _MediaLine:
                 with contextlib.suppress(ConnectionClosed):
                     await self.upstream.send(self._stop_frame())
                 await self.upstream.close(1000)
-                await self.downstream.close(1000)
+                # The reason tells the simulated party a planned stop from a dropped stream.
+                await self.downstream.close(1000, reason)
             finally:
                 self._closed.set()
         await self.done.wait()
