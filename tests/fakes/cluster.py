@@ -474,9 +474,11 @@ async def cluster(
     front of a and b (the shipped config has two servers, so then ``instances`` must be 2).
 
     ``settings`` apply to every instance and ``per_instance`` (by name) on top, both as
-    setting names in any case (``use_media_streams`` or ``USE_MEDIA_STREAMS``). Without a
-    fake Telnyx the instances run without Telnyx (browser sessions only). A ``database_url``
-    in ``settings`` replaces the cluster's PostgreSQL database.
+    setting names in any case (``use_media_streams`` or ``USE_MEDIA_STREAMS``); a value may
+    name an instance's or the balancer's address (``"{a}"``, ``"{public}"``,
+    ``"{public_stream}"``). Without a fake Telnyx the instances run without Telnyx (browser
+    sessions only). A ``database_url`` in ``settings`` replaces the cluster's PostgreSQL
+    database.
     """
     if balancer and instances != 2:
         raise ValueError("deploy/haproxy.cfg balances exactly two instances (a and b)")
@@ -521,11 +523,21 @@ async def cluster(
                     "telnyx_phone_number": "+15550001000",
                 }
             )
+        # Settings may name addresses known only now: "{a}", "{b}", "{public}" and the
+        # balancer's media-stream WebSocket, "{public_stream}".
+        stream = "ws" + public.removeprefix("http") + "/stream/media"
+        addresses = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+        addresses |= {"public": public, "public_stream": stream}
         servers = [
             Instance(
                 name,
                 ports[name],
-                common | given | _env((per_instance or {}).get(name, {})),
+                {
+                    key: value.format_map(addresses) if "{" in value else value
+                    for key, value in (
+                        common | given | _env((per_instance or {}).get(name, {}))
+                    ).items()
+                },
                 tmp_path / name,
             )
             for name in names

@@ -126,6 +126,15 @@ class WebhookSender(FakeTelnyxBase):
                 if attempt < self.webhook_attempts:
                     await asyncio.sleep(self.webhook_retry_delay_s * attempt)
 
+    async def redeliver(self, event_id: str, url: str) -> int | None:
+        """Deliver an event already sent once again, as Telnyx retries it (same id, a later
+        attempt), to ``url``: to another instance behind the balancer, say."""
+        event = next((e for e in self.emitted if e.id == event_id), None)
+        if event is None:
+            raise KeyError(f"no event {event_id!r} was emitted")
+        attempts = [d.attempt for d in self.webhooks if d.event_id == event_id]
+        return await self._attempt(event, url, max(attempts, default=0) + 1)
+
     async def _attempt(
         self,
         event: EmittedEvent,
