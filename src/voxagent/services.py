@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import socketio
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from voxagent.calls.command_bus import CommandBus
 from voxagent.calls.commands import CallCommands
@@ -289,11 +290,14 @@ class Services:
         deadline = time.monotonic() + grace_seconds
         self.calls.draining = True
         if self.registry is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self.registry.beat()  # the others stop sending us calls at once
                 others = await self.registry.others()
-                if others:
-                    await self.browser.namespace.send_elsewhere()
+            except (RedisError, OSError) as exc:
+                log.warning("draining: cannot see the other instances (%s)", exc)
+                others = []
+            if others:
+                await self.browser.namespace.send_elsewhere()
         if self.handover is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.handover.hand_over_all(grace_seconds), grace_seconds)

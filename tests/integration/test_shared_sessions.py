@@ -214,3 +214,40 @@ async def test_a_browser_session_resumes_on_another_instance_after_its_own_is_go
             assert (await stranger.wait_for("error"))["code"] == "unknown_session"
         finally:
             await stranger.close()
+
+
+async def test_a_draining_instance_sends_its_pages_to_another_one(
+    tmp_path: Path, redis_prefix: tuple[Redis, str]
+) -> None:
+    _, prefix = redis_prefix
+    async with (
+        live_server(browser_instance(tmp_path, "b", prefix, "maria")) as b,
+        live_server(browser_instance(tmp_path, "a", prefix, "maria")) as a,
+    ):
+        page = BrowserCaller(a.url, await get_token(a.url, "guest-draining"))
+        await page.connect()
+        await page.start()
+        await page.emit("text", {"text": "my dog's name is luna"})
+        await page.wait_for("metrics", predicate=lambda d: d["turn"] == 1, within_s=20)
+        session_id = page.session_id
+        assert session_id
+
+        draining = asyncio.create_task(a.services.drain(10.0))
+        ended = await page.wait_for("session_ended", within_s=10)
+        assert ended["reason"] == "server_shutdown", "kept: the page resumes it elsewhere"
+        await draining
+        assert not a.services.browser.namespace.connections, "every socket was closed"
+        refused = BrowserCaller(a.url, await get_token(a.url, "guest-draining"))
+        with pytest.raises(Exception, match="failed to connect"):
+            await refused.connect()
+        assert a.services.browser.namespace.metrics.rejected["draining"] == 1
+        await page.close()
+
+        again = BrowserCaller(b.url, await get_token(b.url, "guest-draining"))
+        await again.connect()
+        try:
+            await again.resume(session_id)
+            resumed = await again.wait_for("session_resumed", within_s=10)
+            assert "my dog's name is luna" in [m["text"] for m in resumed["history"]]
+        finally:
+            await again.close()

@@ -382,5 +382,6 @@ class SandraNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         (``session_ended``, reason ``server_shutdown``) and every socket closed, so each page
         reconnects through the balancer to another instance and resumes there."""
         await self.shutdown()
-        for sid in list(self.connections):
+        for sid, connection in list(self.connections.items()):
+            await connection.emitter.close()  # session_ended reaches the page first
             await self.disconnect(sid)
