@@ -22,6 +22,7 @@ from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
 from voxagent.web.routes import calls as calls_routes
 from voxagent.web.routes import media as media_routes
+from voxagent.web.routes import metrics as metrics_routes
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
 
     app.include_router(calls_routes.router)
+    app.include_router(metrics_routes.router)
     app.include_router(telnyx_outbound.router)
     app.include_router(telnyx_routes.router)
     app.include_router(media_routes.router)

@@ -14,8 +14,11 @@ import logging
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
+from datetime import datetime
 
+import psutil
 import socketio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -34,6 +37,7 @@ from voxagent.calls.resilient_sessions import ResilientSessionStore
 from voxagent.calls.sessions import MemorySessionStore, Session, SessionStore
 from voxagent.calls.shared_batches import SharedBatches
 from voxagent.calls.shared_history import SharedHistory
+from voxagent.channels.browser.protocol import CLIENT_EVENTS, SERVER_EVENTS
 from voxagent.channels.browser.service import BrowserService
 from voxagent.channels.browser.shared_resume import SharedResume
 from voxagent.channels.telnyx.controller import STREAM_FORMATS
@@ -42,25 +46,34 @@ from voxagent.channels.telnyx.service import TelnyxService
 from voxagent.channels.webrtc.host_addresses import restrict_host_addresses
 from voxagent.channels.webrtc.service import WebRTCService
 from voxagent.native_heap import HeapTrimmer, limit_arenas
+from voxagent.periodic import Periodic
 from voxagent.security.access import Access
 from voxagent.security.api_keys import ApiKeys
 from voxagent.security.dial_policy import DialPolicy
 from voxagent.security.media_urls import MediaSigner
+from voxagent.security.rate_limit import RateLimiter
 from voxagent.settings import Settings, SettingsError
 from voxagent.state.database import Database
 from voxagent.storage import Storage, StorageError, build_storage
 from voxagent.telemetry.logging import quiet_logger
+from voxagent.telemetry.loop_lag import LoopLagMonitor
+from voxagent.telemetry.metrics import LiveReadings, Metrics
+from voxagent.telemetry.metrics_server import serve_metrics
 from voxagent.telemetry.stats import ServerStats
 
 __all__ = ["Services", "running"]
 
 log = logging.getLogger(__name__)
 
+RSS_SAMPLE_S = 10.0
+RSS_SAMPLES_KEPT = 360
+
 
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started_at = time.monotonic()
+        self._process = psutil.Process()
         self.instance_id = uuid.uuid4().hex[:12]
         """This process among the deployment's instances (heartbeats, commands)."""
         self.stats = ServerStats()
@@ -161,6 +174,15 @@ class Services:
                 ttl_s=settings.session_ttl_seconds,
             )
         self.heap_trimmer = HeapTrimmer(settings.heap_trim_interval_s)
+        self.metrics = Metrics(self.instance_id, self._live_readings())
+        self.calls.metrics = self.metrics
+        self.loop_lag = LoopLagMonitor(self.metrics.loop_lag.observe)
+        self.rss_samples: deque[float] = deque(maxlen=RSS_SAMPLES_KEPT)
+        """This process's RSS in MB, every RSS_SAMPLE_S over the last hour (the dashboard)."""
+        self._rss_sampler = Periodic(RSS_SAMPLE_S, self._sample_rss, name="rss", at_once=True)
+        self._switch_times: deque[float] = deque(maxlen=10_000)
+        self.client_report_limit = RateLimiter(100)
+        self._metrics_server: asyncio.Server | None = None
         self.webrtc: WebRTCService | None = None
         if settings.webrtc_max_peers > 0:
             hosts = [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
@@ -173,6 +195,10 @@ class Services:
         t0 = time.perf_counter()
         limit_arenas(s.malloc_arenas)  # before the model and codec threads exist
         self.heap_trimmer.start()
+        self.loop_lag.start()
+        self._rss_sampler.start()
+        if s.metrics_port:
+            self._metrics_server = await serve_metrics(self.metrics, s.host, s.metrics_port)
         if self.redis is not None:
             await self.shared_sessions.check()
             self.ownership.start(self.calls.call_ids)
@@ -264,6 +290,11 @@ class Services:
 
     async def stop(self) -> None:
         await self.heap_trimmer.stop()
+        await self.loop_lag.stop()
+        await self._rss_sampler.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            await self._metrics_server.wait_closed()
         if self.telnyx.rescuer is not None:
             await self.telnyx.rescuer.stop()
         if self.redis is not None:
@@ -310,6 +341,53 @@ class Services:
     def _provider_switched(self, stage: str, failed: str, to: str, reason: str) -> None:
         """A call's provider failed and the next in its chain took over: count it."""
         self.stats.provider_switches[f"{stage}:{failed}->{to}"] += 1
+        self.metrics.switched(stage, failed, to)
+        self._switch_times.append(time.time())
+
+    def switches_since(self, since: datetime) -> int:
+        """Provider fallbacks taken since then (the dashboard's errors of the last hour)."""
+        moment = since.timestamp()
+        return sum(1 for t in self._switch_times if t >= moment)
+
+    async def _sample_rss(self) -> None:
+        self.rss_samples.append(self._process.memory_info().rss / 1e6)
+
+    def _live_readings(self) -> LiveReadings:
+        """What ``/metrics`` reads when scraped (counters the parts keep anyway)."""
+        namespace = self.browser.namespace
+        known = {"in": set(CLIENT_EVENTS), "out": set(SERVER_EVENTS)}
+
+        def webhooks() -> dict[str, int]:
+            controller = self.telnyx.controller
+            return {
+                "received": self.stats.webhooks_received,
+                "rejected": self.stats.webhooks_rejected,
+                "duplicate": controller.duplicates if controller else 0,
+            }
+
+        def socketio_events() -> dict[tuple[str, str], int]:
+            counts: dict[tuple[str, str], int] = {}
+            for direction, seen in (
+                ("in", namespace.metrics.events_in),
+                ("out", namespace.metrics.events_out),
+            ):
+                for event, count in seen.items():
+                    name = event if event in known[direction] else "other"
+                    counts[direction, name] = counts.get((direction, name), 0) + count
+            return counts
+
+        return LiveReadings(
+            active_calls=self.calls.active_by_channel,
+            webhooks=webhooks,
+            malformed=lambda: {
+                "media_stream": self.stats.malformed_messages,
+                "browser": sum(namespace.metrics.rejected.values()),
+            },
+            dropped_frames=self.calls.dropped_by_channel,
+            socketio_events=socketio_events,
+            webrtc_peers=lambda: len(self.webrtc.peers) if self.webrtc is not None else 0,
+            draining=lambda: self.calls.draining,
+        )
 
     def _session_ended(self, session: Session) -> None:
         """A call ended for good (its hang-up webhook): free its batch slot, if any."""

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     """How long a drain (SIGTERM) may take: calls hand over or finish meanwhile
     (``DRAIN_TIMEOUT_SECONDS`` is the same setting)."""
+    metrics_port: int = Field(0, ge=0, le=65535)
+    """Serve ``/metrics`` on this port only (no key), off the public one (0: on the public
+    port, behind an API key)."""
     malloc_arenas: int = Field(2, ge=0, le=1024)
     """glibc malloc arenas for the whole process (0: glibc's default, eight per core); few
     arenas keep the RSS flat as WebRTC peers and their threads come and go."""

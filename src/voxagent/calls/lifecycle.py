@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -27,6 +28,7 @@ from voxagent.conversation.history import Message
 from voxagent.conversation.observer import CallObserver
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.state.call_records import CallRecord
+from voxagent.telemetry.metrics import Metrics
 from voxagent.telemetry.stats import ServerStats
 
 __all__ = ["CallLifecycle"]
@@ -58,6 +60,9 @@ class CallLifecycle:
         """Calls that came from another instance: the record it had written."""
         self._handing_over: set[str] = set()
         self.on_open: Callable[[str], None] | None = None
+        self.metrics: Metrics | None = None
+        self.dropped_frames: Counter[str] = Counter()
+        """Caller frames dropped by the calls that ended here, by channel."""
         """Told each call id that starts here (with several instances: claim its ownership)."""
         self._no_calls = asyncio.Event()
         self._no_calls.set()
@@ -73,6 +78,17 @@ class CallLifecycle:
 
     def get(self, call_id: str) -> Conversation | None:
         return self._conversations.get(call_id)
+
+    def active_by_channel(self) -> dict[str, int]:
+        counts: Counter[str] = Counter(str(c.info.channel) for c in self._conversations.values())
+        return dict(counts)
+
+    def dropped_by_channel(self) -> dict[str, int]:
+        """Frames dropped so far, ended calls and live ones together."""
+        counts = Counter(self.dropped_frames)
+        for conversation in self._conversations.values():
+            counts[str(conversation.info.channel)] += conversation.counters.dropped_frames
+        return dict(counts)
 
     def live(self, call_id: str) -> Call | None:
         """The media-stream call with this id, when one runs here."""
@@ -120,6 +136,8 @@ class CallLifecycle:
     async def on_turn(self, conversation: Conversation, turn: TurnTimeline) -> None:
         """A turn finished: the record is rewritten, so a crash loses at most this turn."""
         self.stats.turns += 1
+        if self.metrics is not None:
+            self.metrics.turn(str(conversation.info.channel), turn)
         if self.shared_history is not None:  # first: what another instance resumes from
             await self.shared_history.save(conversation.call_id, conversation.history)
         if conversation.call_id in self._started:
@@ -189,6 +207,10 @@ class CallLifecycle:
         self.stats.calls_ended += 1
         self.stats.barge_ins += conversation.counters.barge_ins
         self.stats.dropped_frames += conversation.counters.dropped_frames
+        channel = str(conversation.info.channel)
+        self.dropped_frames[channel] += conversation.counters.dropped_frames
+        if self.metrics is not None:
+            self.metrics.call_ended(channel, conversation.info.direction, conversation.outcome)
         if self.shared_history is not None:  # a turn cut short by the end is kept too
             await self.shared_history.save(call_id, conversation.history)
         await self._save(conversation, ended=True, hangup_cause=hangup_cause)

@@ -134,6 +134,17 @@ class CallRecordStore:
             row = await session.get(CallRow, call_id)
             return CallRecord.from_row(row) if row else None
 
+    async def active_since(self, since: datetime, limit: int = 10_000) -> list[CallRecord]:
+        """Calls started, or ended, at ``since`` or later (the newest first)."""
+        async with self.db.transaction() as session:
+            rows = await session.scalars(
+                select(CallRow)
+                .where((CallRow.started_at >= since) | (CallRow.ended_at >= since))
+                .order_by(CallRow.started_at.desc())
+                .limit(limit)
+            )
+            return [CallRecord.from_row(r) for r in rows]
+
     async def list_recent(self, limit: int = 50) -> list[CallRecord]:
         """The most recently started calls first."""
         async with self.db.transaction() as session:

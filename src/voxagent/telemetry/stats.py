@@ -14,6 +14,7 @@ class ServerStats:
     barge_ins: int = 0
     malformed_messages: int = 0
     dropped_frames: int = 0
+    webhooks_received: int = 0
     webhooks_rejected: int = 0
     handed_over: int = 0
     """Calls this instance handed to another one while draining."""

@@ -31,6 +31,7 @@ router = APIRouter()
 async def telnyx_webhook(request: Request) -> JSONResponse:
     telnyx: TelnyxService = request.app.state.telnyx
     raw = await request.body()
+    telnyx.stats.webhooks_received += 1
     settings = telnyx.settings
     if settings.telnyx_verify_signatures:
         try:
