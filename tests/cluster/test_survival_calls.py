@@ -110,4 +110,10 @@ async def test_a_call_whose_instance_is_killed_goes_on_on_the_other_one(tmp_path
         assert details["counters"]["handovers"] == 1, "the record shows the handover"
         assert "reconnected" in turn_kinds(details) and turn_kinds(details)[0] == "greeting"
         assert [call for call, _ in await appointments(c.database_url)] == [call_id]
-        assert fake.calls[call_id].lines_said()[-1] == len(DEFAULT_SCRIPT) - 1
+        # The talk went on after the apology: the caller spoke on the new stream, the agent
+        # answered. (What the agent says then is not asserted: the scripted agent starts its
+        # flow afresh on the survivor, with the history but not its booking state.)
+        kinds = turn_kinds(details)
+        assert kinds.index("reconnected") < len(kinds) - 1, kinds
+        resumed = fake.calls[call_id].simulations[-1]
+        assert any(t.speaker == "caller" for t in resumed.turns)
