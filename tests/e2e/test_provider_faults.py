@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 import urllib.request
 import wave
 from pathlib import Path
@@ -27,6 +28,17 @@ def get_json(url: str) -> dict[str, object]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+async def ended_record(url: str, limit_s: float = 15.0) -> dict[str, object]:
+    """The call's record once the server has closed the call (the caller's hang-up reaches
+    the server a moment after the simulator returns; the recording is stored at the close)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        record = await asyncio.to_thread(get_json, url)
+        if record.get("state") == "ended" or time.monotonic() > deadline:
+            return record
+        await asyncio.sleep(0.1)
+
+
 async def test_rejected_deepgram_key_falls_back_to_the_offline_recognizer(tmp_path: Path) -> None:
     async with FakeDeepgram(reject_all_keys=True) as deepgram:
         server = await asyncio.to_thread(
@@ -42,7 +54,7 @@ async def test_rejected_deepgram_key_falls_back_to_the_offline_recognizer(tmp_pa
             result = await simulate_call(
                 server.ws, ["i would like to book an appointment"], transcribe=False
             )
-            record = get_json(f"{server.http}/api/calls/{result.call_control_id}")
+            record = await ended_record(f"{server.http}/api/calls/{result.call_control_id}")
             health = get_json(f"{server.http}/health")
             assert isinstance(record["recording_url"], str)
             # Without WEBHOOK_BASE_URL the local store's URLs are relative to the server.
@@ -85,7 +97,7 @@ async def test_no_recognizer_left_for_spanish_apologizes_and_transfers(tmp_path:
             result = await simulate_call(
                 server.ws, ["quiero pedir una cita"], transcribe=False, hangup_after_s=8
             )
-            record = get_json(f"{server.http}/api/calls/{result.call_control_id}")
+            record = await ended_record(f"{server.http}/api/calls/{result.call_control_id}")
         finally:
             await asyncio.to_thread(stop_server, server)
     assert result.hung_up_by == "agent", server.log()[-3000:]
