@@ -21,6 +21,7 @@ from voxagent.security.http import BodyLimit, SecurityHeaders
 from voxagent.services import Services
 from voxagent.settings import Settings, load_settings
 from voxagent.web.routes import calls as calls_routes
+from voxagent.web.routes import dashboard as dashboard_routes
 from voxagent.web.routes import media as media_routes
 from voxagent.web.routes import metrics as metrics_routes
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.include_router(calls_routes.router)
     app.include_router(metrics_routes.router)
+    app.include_router(dashboard_routes.router)
     app.include_router(telnyx_outbound.router)
     app.include_router(telnyx_routes.router)
     app.include_router(media_routes.router)

@@ -48,6 +48,8 @@ OPEN_ROUTES = {
     ("GET", "/redoc"): "the API's documentation page",
     ("GET", "/console"): "the browser console page (it asks for a key when keys are set)",
     ("GET", "/test-socket.html"): "the same page, by the seed's name",
+    ("GET", "/dashboard"): "the dashboard page (it asks for a key and sends it as a header)",
+    ("GET", "/calls/{call_id}"): "a call's page (the same: its data comes from /api/calls/{id})",
     ("MOUNT", "/static"): "the console's scripts and styles",
     ("GET", "/api/socket-server/health"): "liveness of browser sessions; details only with a key",
     ("SOCKETIO", "/socket.io"): "each connection presents a token minted with an API key",
@@ -162,6 +164,10 @@ async def dashboard_alias(client: httpx.AsyncClient, stack: Stack) -> httpx.Resp
     return await client.get("/metrics/dashboard")
 
 
+async def dashboard_stream(client: httpx.AsyncClient, stack: Stack) -> httpx.Response:
+    return await client.get("/api/metrics/stream", params={"events": 1})  # one event, then ends
+
+
 async def stats(client: httpx.AsyncClient, stack: Stack) -> httpx.Response:
     return await client.get("/api/sessions/stats")
 
@@ -188,6 +194,7 @@ PROTECTED: dict[tuple[str, str], Request] = {
     ("GET", "/metrics"): prometheus,
     ("GET", "/api/metrics/dashboard"): dashboard_numbers,
     ("GET", "/metrics/dashboard"): dashboard_alias,
+    ("GET", "/api/metrics/stream"): dashboard_stream,
 }
 
 

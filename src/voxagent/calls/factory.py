@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from voxagent.agents.base import Agent
 from voxagent.agents.kinds import AgentOptions, Desk, open_desk
@@ -22,6 +24,7 @@ from voxagent.audio.vad import load_vad
 from voxagent.calls.info import CallInfo
 from voxagent.conversation.parts import CallParts, EngineConfig, EngineLines
 from voxagent.conversation.recorder import CallRecorder
+from voxagent.conversation.timeline import note_tool
 from voxagent.providers.fallback import (
     FallbackRecognizer,
     FallbackVoice,
@@ -126,7 +129,7 @@ class CallFactory:
     def agent(self, info: CallInfo, on_tool: ToolObserver | None = None) -> Agent:
         """This call's agent, for its persona's kind: scripted, or an LLM agent (with the
         scripted one behind it when ``LLM_PROVIDER`` ends with ``scripted``). ``on_tool``
-        hears every tool the agent runs."""
+        hears every tool the agent runs; each run is also kept on its turn's record."""
         desk = self._desk(info.persona)
         brain: Brain | None = None
         if self.brains:
@@ -139,7 +142,7 @@ class CallFactory:
             brain=brain,
             backup=OFFLINE_AGENT in self.settings.llm_chain,
             max_history=self.settings.max_history_messages,
-            on_tool=on_tool,
+            on_tool=_kept_on_the_turn(on_tool),
             on_switch=self.on_switch,
         )
         return desk.agent(info, options)
@@ -278,3 +281,14 @@ class CallFactory:
                     name, api_key=key, model=model, base_url=base_url, timeout=s.llm_timeout_seconds
                 )
             )
+
+
+def _kept_on_the_turn(observer: ToolObserver | None) -> ToolObserver:
+    """Every tool run goes on the record of the turn it answered, then to ``observer``."""
+
+    def observe(name: str, arguments: Mapping[str, Any], result: dict[str, Any]) -> None:
+        note_tool(name, arguments, result)
+        if observer is not None:
+            observer(name, arguments, result)
+
+    return observe

@@ -77,7 +77,10 @@ class RecordKeeper:
         ]
         if self.redact_transcripts:
             record.transcript = [_redacted(m, "text") for m in record.transcript]
-            record.turns = [_redacted(t, "user_text", "agent_text") for t in record.turns]
+            record.turns = [
+                {**_redacted(t, "user_text", "agent_text"), "tools": _masked(t.get("tools", []))}
+                for t in record.turns
+            ]
         record.counters = dict(conversation.counters.as_dict())
         if earlier is not None:
             record.turns = [*earlier.turns, *record.turns]
@@ -172,6 +175,17 @@ class RecordKeeper:
 
 def _redacted(entry: dict[str, Any], *fields: str) -> dict[str, Any]:
     return {**entry, **{f: redact(str(entry.get(f, ""))) for f in fields}}
+
+
+def _masked(value: Any) -> Any:
+    """Every text inside a tool run's arguments and result, redacted (names stay names)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
 
 
 def _record_for(info: CallInfo) -> CallRecord:

@@ -40,7 +40,7 @@ from voxagent.conversation.observer import CallObserver, NoObserver
 from voxagent.conversation.parts import CallParts
 from voxagent.conversation.sentences import SentenceSplitter
 from voxagent.conversation.speaker import CallAction, Segment, Speaker, TurnDone
-from voxagent.conversation.timeline import TurnKind, TurnTimeline
+from voxagent.conversation.timeline import ANSWERING, TurnKind, TurnTimeline
 from voxagent.conversation.turns import TurnDetector
 from voxagent.providers.errors import ProviderError
 
@@ -418,6 +418,7 @@ class Call:
     async def _respond(
         self, actions: AsyncGenerator[AgentAction, None], turn: TurnTimeline
     ) -> None:
+        ANSWERING.set(turn)  # this task's own context: the tools it runs belong to ``turn``
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         ending: list[EndCall | Transfer] = []
 

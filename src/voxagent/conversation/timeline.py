@@ -6,9 +6,15 @@ to the caller's end of speech, which is what a caller experiences as "response t
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
 
 MARKS = (
     "speech_end",
@@ -62,6 +68,8 @@ class TurnTimeline:
     """The agent's answer was started on an interim transcript (a speculation that held)."""
     providers: dict[str, str] = field(default_factory=dict)
     """Which provider served each stage of this turn (after any fallback switch)."""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """The tools the agent ran for this turn, in order: ``{name, arguments, result}``."""
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record ``name`` once; later repeats keep the first time (it is the one that counts)."""
@@ -109,7 +117,30 @@ class TurnTimeline:
         record.update(self.latencies())
         record.update(self.provider_ms())
         record["providers"] = dict(self.providers)
+        record["tools"] = [dict(t) for t in self.tools]
         return record
 
     def raw(self) -> dict[str, object]:
         return asdict(self)
+
+
+ANSWERING: ContextVar[TurnTimeline | None] = ContextVar("answering", default=None)
+"""The turn the agent is answering in this task (set by the engine's respond task)."""
+
+MAX_TOOLS_PER_TURN = 20
+
+
+def note_tool(name: str, arguments: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    """A tool observer: the run is kept on the turn being answered (none: not kept), as
+    plain JSON (what is not JSON becomes its text), at most ``MAX_TOOLS_PER_TURN`` a turn."""
+    turn = ANSWERING.get()
+    if turn is None or len(turn.tools) >= MAX_TOOLS_PER_TURN:
+        return
+    try:
+        entry = json.loads(
+            json.dumps({"name": name, "arguments": arguments, "result": result}, default=str)
+        )
+    except (TypeError, ValueError):
+        log.exception("tool %s: its arguments or result cannot be kept", name)
+        return
+    turn.tools.append(entry)

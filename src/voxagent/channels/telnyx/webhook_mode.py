@@ -29,7 +29,7 @@ from voxagent.channels.telnyx.call_control import CallControlClient, TelnyxApiEr
 from voxagent.conversation.counters import CallCounters
 from voxagent.conversation.history import History
 from voxagent.conversation.parts import EngineLines
-from voxagent.conversation.timeline import TurnKind, TurnTimeline
+from voxagent.conversation.timeline import ANSWERING, TurnKind, TurnTimeline
 from voxagent.providers.errors import ProviderError
 from voxagent.providers.tts.base import TextToSpeech
 from voxagent.storage import Storage, StorageError, key_segment
@@ -188,17 +188,21 @@ class WebhookModeCall:
 
     async def _answer(self, actions: AsyncGenerator[AgentAction, None], turn: TurnTimeline) -> None:
         texts: list[str] = []
-        async for action in actions:
-            match action:
-                case Say(text=text):
-                    turn.mark("agent_first_text")
-                    texts.append(text.strip())
-                case EndCall() | Transfer():
-                    self._after_speech = self._after_speech or action
-                    break
-                case _:
-                    assert_never(action)
-        await actions.aclose()
+        answering = ANSWERING.set(turn)  # the tools run now belong to this turn
+        try:
+            async for action in actions:
+                match action:
+                    case Say(text=text):
+                        turn.mark("agent_first_text")
+                        texts.append(text.strip())
+                    case EndCall() | Transfer():
+                        self._after_speech = self._after_speech or action
+                        break
+                    case _:
+                        assert_never(action)
+            await actions.aclose()
+        finally:
+            ANSWERING.reset(answering)
         text = " ".join(t for t in texts if t)
         turn.agent_text = text
         if not text:
