@@ -60,6 +60,7 @@ from voxagent.telemetry.loop_lag import LoopLagMonitor
 from voxagent.telemetry.metrics import LiveReadings, Metrics
 from voxagent.telemetry.metrics_server import serve_metrics
 from voxagent.telemetry.stats import ServerStats
+from voxagent.telemetry.tracing import TurnTracer, build_tracer
 
 __all__ = ["Services", "running"]
 
@@ -183,6 +184,8 @@ class Services:
         self._switch_times: deque[float] = deque(maxlen=10_000)
         self.client_report_limit = RateLimiter(100)
         self._metrics_server: asyncio.Server | None = None
+        self.tracer: TurnTracer | None = None
+        """OpenTelemetry traces of every turn (OTEL_EXPORTER_OTLP_ENDPOINT set), from start()."""
         self.webrtc: WebRTCService | None = None
         if settings.webrtc_max_peers > 0:
             hosts = [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
@@ -199,6 +202,7 @@ class Services:
         self._rss_sampler.start()
         if s.metrics_port:
             self._metrics_server = await serve_metrics(self.metrics, s.host, s.metrics_port)
+        self.tracer = self.calls.tracer = build_tracer(self.instance_id)
         if self.redis is not None:
             await self.shared_sessions.check()
             self.ownership.start(self.calls.call_ids)
@@ -310,6 +314,9 @@ class Services:
         if self.telnyx.controller is not None:
             await self.telnyx.controller.close()
         await self.calls.stop()
+        if self.tracer is not None:  # after the last turns: what is queued is sent
+            self.calls.tracer = None
+            await asyncio.to_thread(self.tracer.shutdown)
         await self.factory.close()
         await self.storage.close()
         await self.db.close()

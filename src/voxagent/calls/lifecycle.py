@@ -28,8 +28,10 @@ from voxagent.conversation.history import Message
 from voxagent.conversation.observer import CallObserver
 from voxagent.conversation.timeline import TurnTimeline
 from voxagent.state.call_records import CallRecord
+from voxagent.telemetry.logging import call_context
 from voxagent.telemetry.metrics import Metrics
 from voxagent.telemetry.stats import ServerStats
+from voxagent.telemetry.tracing import TurnTracer
 
 __all__ = ["CallLifecycle"]
 
@@ -61,6 +63,8 @@ class CallLifecycle:
         self._handing_over: set[str] = set()
         self.on_open: Callable[[str], None] | None = None
         self.metrics: Metrics | None = None
+        self.tracer: TurnTracer | None = None
+        """Set when OpenTelemetry is on: a trace of every turn."""
         self.dropped_frames: Counter[str] = Counter()
         """Caller frames dropped by the calls that ended here, by channel."""
         """Told each call id that starts here (with several instances: claim its ownership)."""
@@ -108,7 +112,23 @@ class CallLifecycle:
         """Start a conversation on ``channel``: greet, listen, and record it from now on.
         With ``history`` (a conversation resumed after a reconnect, or handed over by another
         instance) there is no greeting and the record goes on from the one already written;
-        ``reconnected`` (a call picked up from a lost instance) says so to the caller."""
+        ``reconnected`` (a call picked up from a lost instance) says so to the caller.
+
+        Runs in the call's log context: the call's tasks, created here, log its id."""
+        with call_context(info.call_id):
+            return await self._open(
+                info, channel, observer=observer, history=history, reconnected=reconnected
+            )
+
+    async def _open(
+        self,
+        info: CallInfo,
+        channel: Channel,
+        *,
+        observer: CallObserver | None,
+        history: Iterable[Message],
+        reconnected: bool,
+    ) -> Call:
         info = await self._with_session(info)
         on_tool = observer.tool_used if observer is not None else None
         parts = self.factory.parts(info, channel.audio_format, on_tool=on_tool)
@@ -130,14 +150,17 @@ class CallLifecycle:
 
     async def adopt(self, conversation: Conversation) -> None:
         """A conversation its channel runs itself (webhook mode) joins the registry."""
-        self._register(conversation)
-        await self._save(conversation)
+        with call_context(conversation.call_id):
+            self._register(conversation)
+            await self._save(conversation)
 
     async def on_turn(self, conversation: Conversation, turn: TurnTimeline) -> None:
         """A turn finished: the record is rewritten, so a crash loses at most this turn."""
         self.stats.turns += 1
         if self.metrics is not None:
             self.metrics.turn(str(conversation.info.channel), turn)
+        if self.tracer is not None:
+            self.tracer.turn(conversation.call_id, str(conversation.info.channel), turn)
         if self.shared_history is not None:  # first: what another instance resumes from
             await self.shared_history.save(conversation.call_id, conversation.history)
         if conversation.call_id in self._started:
@@ -193,6 +216,12 @@ class CallLifecycle:
         ``end_session=False`` when someone else will end the session once the call is over for
         good (Telnyx's hang-up webhook, which also brings the hang-up cause): whoever polls the
         session for its end then finds the record complete."""
+        with call_context(conversation.call_id):
+            await self._close(conversation, hangup_cause=hangup_cause, end_session=end_session)
+
+    async def _close(
+        self, conversation: Conversation, *, hangup_cause: str | None, end_session: bool
+    ) -> None:
         call_id = conversation.call_id
         if self._conversations.get(call_id) is not conversation:
             return
