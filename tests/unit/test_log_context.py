@@ -185,3 +185,28 @@ def test_configure_logging_picks_the_format_and_keeps_redaction() -> None:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+async def test_what_a_call_does_when_asked_from_outside_names_the_call(
+    captured: Captured, executor: ThreadPoolExecutor
+) -> None:
+    """A line typed on a page, an operator's announcement: asked for from another task (a
+    socket's, a request's), the turn they start still logs under the call's id."""
+    calls = CallLifecycle(
+        Factory(executor),  # type: ignore[arg-type]
+        MemorySessionStore(),
+        Records(),  # type: ignore[arg-type]
+        ServerStats(),
+    )
+    channel = FakeChannel()
+    call = await calls.open(CallInfo("call-asked"), channel)
+    channel.call = call
+    await wait_for(lambda: len(_turns(captured)) == 1, 5)
+    assert CALL_ID.get() is None
+    call.hear_text("hello from the page")
+    call.announce("one moment please")
+    await wait_for(lambda: len(_turns(captured)) == 3, 5)
+    await calls.close(call)
+    kinds = [json.loads(line["message"])["kind"] for line in _turns(captured)]
+    assert sorted(kinds) == ["announcement", "greeting", "reply"]
+    assert {line["call_id"] for line in _turns(captured)} == {"call-asked"}

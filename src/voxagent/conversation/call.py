@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import json
 import logging
@@ -123,6 +124,7 @@ class Call:
         self._background: set[asyncio.Task[None]] = set()
         self._turn_index = itertools.count()
         self._ended = asyncio.Event()
+        self._context: contextvars.Context | None = None
         self._speculation: asyncio.TimerHandle | None = None
         self._no_input: asyncio.TimerHandle | None = None
         self._silent_prompts = 0
@@ -162,6 +164,7 @@ class Call:
     def start(self, *, greet: bool = True, reconnected: bool = False) -> None:
         """Begin: greet the caller (unless this resumes a conversation; after a lost
         instance, say so instead) and listen."""
+        self._context = contextvars.copy_context()  # its log lines name the call
         self.speaker.start()
         self._tasks = [
             asyncio.create_task(self.listener.run(), name=f"listen-{self.call_id}"),
@@ -267,9 +270,14 @@ class Call:
         self.listener.abort()
         log.info("call %s ended: %s", self.call_id, self.outcome)
 
+    def _task_context(self) -> contextvars.Context | None:
+        """A copy of the context the call started in (its id for the log), whoever asks for
+        the task: a page's event, an operator's command, a drain."""
+        return self._context.copy() if self._context is not None else None
+
     def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
         """A short-lived task the call keeps a reference to (and cancels when it ends)."""
-        task = asyncio.create_task(coro, name=name)
+        task = asyncio.create_task(coro, name=name, context=self._task_context())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -411,7 +419,9 @@ class Call:
     ) -> None:
         self._disarm_no_input()
         self._respond_task = asyncio.create_task(
-            self._respond(actions, turn), name=f"respond-{self.call_id}"
+            self._respond(actions, turn),
+            name=f"respond-{self.call_id}",
+            context=self._task_context(),
         )
         self._state_may_have_changed()
 
