@@ -106,6 +106,8 @@ async def test_barge_in_stops_the_agent_and_keeps_only_what_was_heard(
     assert len(heard.split()) < 60, "only the part played before the interruption"
     assert agent.heard == [heard]
     assert call.turns[1].interrupted and call.turns[1].interrupted_at is not None
+    barge_in_ms = call.turns[1].barge_in_ms  # from the first interrupting sound: ≥ 200 ms of it
+    assert barge_in_ms is not None and 200 <= barge_in_ms < 200 + 500, barge_in_ms
     assert frames_before < len(channel.frames) < frames_before + 40
     await call.end()
 

@@ -44,6 +44,7 @@ def a_turn() -> TurnTimeline:
     turn.agent_request, turn.agent_first_text = 10.35, 10.5
     turn.tts_request, turn.tts_first_audio, turn.first_audio_sent = 10.5, 10.6, 10.62
     turn.interrupted, turn.interrupted_at = True, 11.5
+    turn.barge_in_ms = 150.0
     turn.providers = {"stt": "deepgram", "llm": "anthropic", "tts": "elevenlabs"}
     return turn
 

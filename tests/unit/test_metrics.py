@@ -34,6 +34,7 @@ def a_turn(response_s: float, *, interrupted: bool = False) -> TurnTimeline:
     if interrupted:
         turn.interrupted = True
         turn.interrupted_at = turn.first_audio_sent + 1.5
+        turn.barge_in_ms = 180.0  # the caller's first sound → clear
     return turn
 
 
@@ -53,7 +54,7 @@ def test_a_turn_feeds_the_stage_histograms_and_counts_providers() -> None:
     assert requests == {"stt": 2, "llm": 2, "tts": 2}
     assert [s[2] for s in found["voxagent_barge_ins"]] == [1]
     barge = [s for s in found["voxagent_barge_in_seconds"] if s[0].endswith("_sum")]
-    assert abs(barge[0][2] - 1.5) < 1e-6
+    assert abs(barge[0][2] - 0.18) < 1e-6
     llm = [
         s for s in found["voxagent_provider_latency_seconds"]
         if s[0].endswith("_count") and s[1]["stage"] == "llm"
@@ -72,6 +73,8 @@ def test_every_sample_says_its_instance_and_no_label_is_a_call_id() -> None:
     metrics.call_ended("media_stream", "outbound", "failed: instance_lost")
     metrics.switched("tts", "elevenlabs", "piper")
     found = families(metrics)
+    errors = [s for s in found["voxagent_provider_errors"] if s[0].endswith("_total")]
+    assert [(s[1]["stage"], s[1]["provider"], s[2]) for s in errors] == [("tts", "elevenlabs", 1)]
     for samples in found.values():
         for _, labels, _ in samples:
             assert labels["instance"] == "inst-b"

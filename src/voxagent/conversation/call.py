@@ -285,7 +285,8 @@ class Call:
     async def _voice_heard(self, run_ms: float) -> None:
         if run_ms >= self.config.barge_in_min_ms and self._agent_has_floor():
             self.counters.barge_ins += 1
-            await self._interrupt(reason="caller spoke")
+            onset = time.monotonic() - run_ms / 1000
+            await self._interrupt(reason="caller spoke", onset=onset)
 
     def _speech_started(self) -> None:
         self.last_interim = ""
@@ -530,9 +531,12 @@ class Call:
         await self.end(self.outcome)
 
     # --------------------------------------------------------------- barge-in
-    async def _interrupt(self, *, reason: str) -> None:
+    async def _interrupt(self, *, reason: str, onset: float | None = None) -> None:
+        """Stop the agent; ``onset`` (when the caller's voice began, if we heard it) times
+        the barge-in: from the first interrupting sound to the ``clear``."""
         now = time.monotonic()
         await self.channel.clear()
+        cleared_at = time.monotonic()
         if self.recorder is not None:
             self.recorder.cut_agent()
         task = self._respond_task
@@ -546,6 +550,8 @@ class Call:
             return
         turn.mark("interrupted_at", now)
         turn.interrupted = True
+        if onset is not None:
+            turn.barge_in_ms = round((cleared_at - onset) * 1000, 1)
         turn.agent_text = cut.heard
         self.history.add_assistant(cut.heard, interrupted=True)
         self.agent.interrupted(cut.heard)

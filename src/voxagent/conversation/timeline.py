@@ -65,6 +65,8 @@ class TurnTimeline:
     interrupted_at: float | None = None
     interrupted: bool = False
     speculative: bool = False
+    barge_in_ms: float | None = None
+    """A barge-in heard by our VAD: the caller's first interrupting sound → ``clear`` sent."""
     """The agent's answer was started on an interim transcript (a speculation that held)."""
     providers: dict[str, str] = field(default_factory=dict)
     """Which provider served each stage of this turn (after any fallback switch)."""
@@ -118,6 +120,7 @@ class TurnTimeline:
         record.update(self.provider_ms())
         record["providers"] = dict(self.providers)
         record["tools"] = [dict(t) for t in self.tools]
+        record["barge_in_ms"] = self.barge_in_ms
         return record
 
     def raw(self) -> dict[str, object]:

@@ -160,6 +160,12 @@ class Metrics:
             ["stage", "provider"],
             registry=registry,
         )
+        self.provider_errors = Counter(
+            "voxagent_provider_errors",
+            "A provider failed a call's request (its chain switched, or none was left)",
+            ["stage", "provider"],
+            registry=registry,
+        )
         self.provider_switches = Counter(
             "voxagent_provider_switches",
             "A provider failed and the next in its chain took over",
@@ -177,7 +183,7 @@ class Metrics:
         )
         self.barge_in_seconds = Histogram(
             "voxagent_barge_in_seconds",
-            "The caller's end of speech to the moment the agent was cut (how much it had said)",
+            "The caller's first interrupting sound to the clear that stopped the agent",
             ["channel"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
@@ -237,14 +243,14 @@ class Metrics:
             self.provider_requests.labels(stage, provider).inc()
         if turn.interrupted:
             self.barge_ins.labels(channel).inc()
-            if turn.interrupted_at is not None and turn.first_audio_sent is not None:
-                spoke_for = max(0.0, turn.interrupted_at - turn.first_audio_sent)
-                self.barge_in_seconds.labels(channel).observe(spoke_for)
+            if turn.barge_in_ms is not None:
+                self.barge_in_seconds.labels(channel).observe(turn.barge_in_ms / 1000)
 
     def call_ended(self, channel: str, direction: str, outcome: str) -> None:
         self.calls.labels(channel, direction, _outcome_label(outcome)).inc()
 
     def switched(self, stage: str, failed: str, to: str) -> None:
+        self.provider_errors.labels(stage, failed).inc()
         self.provider_switches.labels(stage, failed, to).inc()
 
     def client_report(self, timings: Mapping[str, float], underruns: int) -> None:
