@@ -55,6 +55,7 @@ from voxagent.security.rate_limit import RateLimiter
 from voxagent.settings import Settings, SettingsError
 from voxagent.state.database import Database
 from voxagent.storage import Storage, StorageError, build_storage
+from voxagent.telemetry.client_reports import ClientReports
 from voxagent.telemetry.logging import quiet_logger
 from voxagent.telemetry.loop_lag import LoopLagMonitor
 from voxagent.telemetry.metrics import LiveReadings, Metrics
@@ -183,6 +184,8 @@ class Services:
         self._rss_sampler = Periodic(RSS_SAMPLE_S, self._sample_rss, name="rss", at_once=True)
         self._switch_times: deque[float] = deque(maxlen=10_000)
         self.client_report_limit = RateLimiter(100)
+        self.client_reports = ClientReports()
+        """What pages reported about themselves, for the dashboard."""
         self._metrics_server: asyncio.Server | None = None
         self.tracer: TurnTracer | None = None
         """OpenTelemetry traces of every turn (OTEL_EXPORTER_OTLP_ENDPOINT set), from start()."""

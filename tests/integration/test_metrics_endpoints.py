@@ -5,6 +5,7 @@ falls back), the Prometheus text parses and counts what the call records say hap
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -152,6 +153,11 @@ async def test_a_page_reports_its_timings_within_its_limit(server: LiveServer) -
         )
         assert fine.status_code == 202, "the limit is per session"
         text = (await http.get("/metrics", headers=AUTH)).text
+        stream = await http.get("/api/metrics/stream?events=1", headers=AUTH)
+    event = json.loads(next(ln for ln in stream.text.splitlines() if ln.startswith("data: "))[6:])
+    client = event["client"]
+    assert client["connect"]["count"] == 101 and client["token"]["count"] == 1
+    assert client["first_audio_heard"]["p95"] == 720.0, "the dashboard shows what pages saw"
     found = parse(text)
     heard = total(
         [s for s in found["voxagent_client_timing_seconds"] if s[0].endswith("_count")],

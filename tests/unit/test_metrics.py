@@ -174,3 +174,19 @@ def test_an_empty_hour_has_no_p95_and_no_rates() -> None:
         "avgDuration": 0.0,
         "errorsCount": 0,
     }
+
+
+def test_the_pages_reports_are_summed_over_the_window() -> None:
+    from voxagent.telemetry.client_reports import ClientReports
+
+    reports = ClientReports()
+    reports.add({"connect_ms": 100.0, "token_ms": 20.0}, underruns=1, at=1000.0)
+    reports.add({"connect_ms": 300.0, "first_audio_heard_ms": 700.0}, underruns=0, at=2000.0)
+    reports.add({"connect_ms": 200.0, "surprise_ms": 5.0}, underruns=2, at=3000.0)
+    everything = reports.figures(since=0.0)
+    assert everything["connect"] == {"count": 3, "p50": 200.0, "p95": 300.0, "p99": 300.0}
+    assert everything["token"]["count"] == 1 and everything["underruns"] == 3
+    assert "surprise" not in everything
+    recent = reports.figures(since=1500.0)
+    assert recent["connect"]["count"] == 2 and recent["token"]["count"] == 0
+    assert recent["first_audio_heard"]["p95"] == 700.0 and recent["underruns"] == 2

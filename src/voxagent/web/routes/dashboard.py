@@ -118,6 +118,7 @@ async def snapshot(services: Services, window_s: float) -> dict[str, Any]:
         window_s=window_s,
         recent_limit=RECENT_CALLS,
     )
+    figures["client"] = services.client_reports.figures(now.timestamp() - window_s)
     return {"instance": services.instance_id, "dashboard": numbers, **figures}
 
 

@@ -140,5 +140,6 @@ async def client_metrics(
         if (value := getattr(body, name)) is not None
     }
     services.metrics.client_report(timings, body.playback_underruns)
+    services.client_reports.add(timings, body.playback_underruns)
     services.browser.namespace.metrics.client_latency.update(timings.keys())
     return {"accepted": sorted(timings), "underruns": body.playback_underruns}

@@ -231,6 +231,11 @@ function draw(event) {
   setText("success-rate", pct(hour.successRate));
   setText("avg-duration", duration(hour.avgDuration));
   setText("errors-count", hour.errorsCount ?? "–");
+  const client = event.client || {};
+  setText("client-token", ms((client.token || {}).p50));
+  setText("client-connect", ms((client.connect || {}).p50));
+  setText("client-first-audio", ms((client.first_audio_heard || {}).p95));
+  setText("client-underruns", client.underruns ?? "–");
   const memory = (numbers.realtime || {}).memoryAvg;
   setText("memory", memory === null || memory === undefined ? "–" : `${Math.round(memory)} MB`);
 
