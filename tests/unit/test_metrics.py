@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -190,3 +194,35 @@ def test_the_pages_reports_are_summed_over_the_window() -> None:
     recent = reports.figures(since=1500.0)
     assert recent["connect"]["count"] == 2 and recent["token"]["count"] == 0
     assert recent["first_audio_heard"]["p95"] == 700.0 and recent["underruns"] == 2
+
+
+def test_several_workers_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
+    """Two worker processes observe a turn each; a third renders both (PROMETHEUS_MULTIPROC_DIR
+    must be set before prometheus_client is imported, hence the fresh processes)."""
+    worker = (
+        "from voxagent.telemetry.metrics import Metrics\n"
+        "from voxagent.conversation.timeline import TurnTimeline\n"
+        "t = TurnTimeline(index=1, kind='reply')\n"
+        "t.speech_end, t.first_audio_sent = 1.0, 1.6\n"
+        "Metrics('w').turn('media_stream', t)\n"
+    )
+    render = (
+        "import sys\n"
+        "from voxagent.telemetry.metrics import Metrics\n"
+        "sys.stdout.write(Metrics('box').render().decode())\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", worker], env=env, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", render], env=env, check=True, timeout=60, capture_output=True
+    ).stdout.decode()
+    found = {f.name: f.samples for f in text_string_to_metric_families(out)}
+    counts = [
+        s.value
+        for s in found["voxagent_turn_stage_seconds"]
+        if s.name.endswith("_count") and s.labels["stage"] == "first_audio_sent"
+    ]
+    assert counts == [2.0] and all(
+        s.labels["instance"] == "box" for s in found["voxagent_turn_stage_seconds"]
+    )
