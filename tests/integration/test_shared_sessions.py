@@ -251,3 +251,20 @@ async def test_a_draining_instance_sends_its_pages_to_another_one(
             assert "my dog's name is luna" in [m["text"] for m in resumed["history"]]
         finally:
             await again.close()
+
+
+async def test_a_call_handed_over_changes_owner_in_one_step(
+    redis_prefix: tuple[Redis, str],
+) -> None:
+    """The adopter takes the key from the instance handing over (no moment without an
+    owner, when a rescue sweep could grab the call), never from a third one."""
+    client, prefix = redis_prefix
+    draining = CallOwnership(client, prefix=prefix, instance_id="draining")
+    adopter = CallOwnership(client, prefix=prefix, instance_id="adopter")
+    other = CallOwnership(client, prefix=prefix, instance_id="other")
+    await draining.beat(["v3:moving"])
+    assert await adopter.take_from("v3:moving", "draining") is True
+    assert await adopter.owner("v3:moving") == "adopter"
+    assert await other.take_from("v3:moving", "draining") is False, "adopter has it now"
+    assert await adopter.take_from("v3:lapsed", "draining") is True, "an expired key is free"
+    assert 0 < await client.ttl(f"{prefix}owner:v3:moving") <= adopter.ttl_s

@@ -56,9 +56,10 @@ class CallCommands:
         *,
         ownership: CallOwnership | None = None,
         bus: CommandBus | None = None,
-        adopt: Callable[[str], Awaitable[bool]] | None = None,
+        adopt: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
-        """``adopt(call_id)`` takes a call over from a draining instance (Telnyx only)."""
+        """``adopt(call_id, previous_owner)`` takes a call over from a draining instance
+        (Telnyx only)."""
         self.calls = calls
         self.ownership = ownership
         self.bus = bus
@@ -117,7 +118,10 @@ class CallCommands:
         if request.command == "adopt":
             if self.adopt is None:
                 return wire.CommandReply(request.id, 503, {"detail": "no Telnyx here"})
-            taken = await self.adopt(request.call_id)
+            previous = request.args.get("from")
+            if not isinstance(previous, str) or not previous:
+                return wire.CommandReply(request.id, 422, {"detail": "adopt needs 'from'"})
+            taken = await self.adopt(request.call_id, previous)
             return wire.CommandReply(request.id, 200 if taken else 409, {"adopted": taken})
         conversation = self.calls.get(request.call_id)
         if conversation is None:

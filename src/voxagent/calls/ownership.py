@@ -28,6 +28,15 @@ HEARTBEAT_S = 0.5
 OWNER_TTL_S = 2
 """A call's owner is presumed dead this long after its last heartbeat."""
 
+_TAKE_FROM = """
+local owner = redis.call('get', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -102,6 +111,13 @@ class CallOwnership:
         """Claim an orphaned call; True for exactly one of the instances that try."""
         key = owner_key(self.prefix, call_id)
         return bool(await self.redis.set(key, self.instance_id, nx=True, ex=self.ttl_s))
+
+    async def take_from(self, call_id: str, previous: str) -> bool:
+        """Take a call ``previous`` hands over (its key still names it, or has expired) in one
+        step, so that no rescue sweep sees the call ownerless in between."""
+        key = owner_key(self.prefix, call_id)
+        taken = await self.redis.eval(_TAKE_FROM, 1, key, previous, self.instance_id, self.ttl_s)
+        return bool(taken)
 
     async def release(self, call_id: str) -> None:
         """The call ended here: forget its owner (only if that is still this instance)."""

@@ -2,9 +2,10 @@
 
 For each media-stream call: wait until nobody has the floor, stop its stream (Call Control
 ``streaming_stop``, so Telnyx keeps the call and the caller hears a moment of silence), let the
-call leave this instance with its record still open, release its owner key, and ask the least
-busy other instance over the command bus to ``adopt`` it, which streams it to itself. A call
-that no instance adopts is still found by the others' rescue sweep once its owner key is gone.
+call leave this instance with its record still open, and ask the least busy other instance
+over the command bus to ``adopt`` it: it takes the owner key from us in one step and streams
+the call to itself. A call no instance adopts gets its key released, and the others' rescue
+sweep finds it.
 Alone, an instance hands nothing over and drains as before.
 """
 
@@ -95,10 +96,12 @@ class CallHandover:
         else:  # Telnyx stopped the stream but the socket lingers: let the call go anyway
             await call.end("handed_over")
             await self.calls.close(call)
-        await self.ownership.release(call_id)
+        # The owner key still names us (it lapses 2 s after the last heartbeat): the adopter
+        # takes it from us in one step, so no rescue sweep finds the call ownerless meanwhile.
+        handing = {"from": self.ownership.instance_id}
         for target in targets:
             try:
-                reply = await self.bus.request(target.instance_id, "adopt", call_id)
+                reply = await self.bus.request(target.instance_id, "adopt", call_id, handing)
             except InstanceUnreachable as exc:
                 log.warning("call %s: instance %s did not adopt it (%s)", call_id, target, exc)
                 continue
@@ -107,5 +110,6 @@ class CallHandover:
                 log.info("call %s: handed over to instance %s", call_id, target.instance_id)
                 return True
         self.failed += 1
+        await self.ownership.release(call_id)
         log.warning("call %s: no instance adopted it; their rescue sweep will", call_id)
         return False

@@ -74,13 +74,13 @@ class CallRescuer:
         """A stream arrived for this call: why (once), when this instance asked for it."""
         return self.rescued.pop(call_control_id, None)
 
-    async def adopt(self, call_id: str) -> bool:
-        """Another instance, draining, released this call: stream it here. False when the
-        call is not live, or another instance already took it."""
+    async def adopt(self, call_id: str, previous: str) -> bool:
+        """Instance ``previous``, draining, hands this call over: stream it here. False when
+        the call is not live, or another instance already took it."""
         session = await self.sessions.by_call(call_id)
         if session is None or session.status is not SessionStatus.ANSWERED:
             return False
-        if not await self.ownership.take_over(call_id):
+        if not await self.ownership.take_from(call_id, previous):
             return False
         self.adopted += 1
         return await self._reattach(session, "handed_over")
