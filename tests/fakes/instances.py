@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from fakes.live_server import live_server
 from voxagent.services import Services
-from voxagent.settings import load_settings
+from voxagent.settings import Settings, load_settings
 from voxagent.simulator.fake_telnyx import FakeTelnyx
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -82,3 +82,20 @@ async def instance(
     )
     async with live_server(config, port=port) as running:
         yield running.services
+
+
+def switching_voice_settings(tmp: Path, api_key: str, jwt_secret: str) -> Settings:
+    """A server on the offline stack whose first voice (ElevenLabs) is unreachable: every
+    call switches to Piper once, a provider switch the metrics must show."""
+    return load_settings(
+        _env_file=None,
+        api_keys=api_key,
+        database_url=f"sqlite+aiosqlite:///{tmp / 'calls.db'}",
+        media_dir=str(tmp / "media"),
+        jwt_secret=jwt_secret,
+        tts_provider="elevenlabs,piper",
+        elevenlabs_api_key="el-key",
+        elevenlabs_base_url=f"http://127.0.0.1:{free_port()}",
+        stt_workers=1,
+        tts_workers=1,
+    )

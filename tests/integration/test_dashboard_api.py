@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,8 +16,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from fakes.instances import switching_voice_settings
 from fakes.live_server import LiveServer, live_server
-from voxagent.settings import load_settings
 from voxagent.simulator.browser import BrowserCaller, get_token
 from voxagent.simulator.caller import simulate_call
 from voxagent.telemetry.dashboard import percentile
@@ -30,28 +29,10 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 STAGES = ("stt_final", "agent_first_text", "tts_first_audio", "first_audio_sent")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("dashboard")
-    settings = load_settings(
-        _env_file=None,
-        api_keys=KEY,
-        database_url=f"sqlite+aiosqlite:///{tmp / 'calls.db'}",
-        media_dir=str(tmp / "media"),
-        jwt_secret="d" * 40,
-        # The cloud voice is unreachable: every call switches to Piper (a provider switch).
-        tts_provider="elevenlabs,piper",
-        elevenlabs_api_key="el-key",
-        elevenlabs_base_url=f"http://127.0.0.1:{free_port()}",
-        stt_workers=1,
-        tts_workers=1,
-    )
+    settings = switching_voice_settings(tmp, KEY, "d" * 40)
     async with live_server(settings) as running:
         yield running
 

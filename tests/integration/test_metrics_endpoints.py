@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
+from fakes.instances import free_port, switching_voice_settings
 from fakes.live_server import LiveServer, live_server
 from voxagent.settings import load_settings
 from voxagent.simulator.caller import simulate_call
@@ -27,28 +27,10 @@ KEY = "metrics-test-key"
 AUTH = {"X-API-Key": KEY}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("metrics")
-    settings = load_settings(
-        _env_file=None,
-        api_keys=KEY,
-        database_url=f"sqlite+aiosqlite:///{tmp / 'calls.db'}",
-        media_dir=str(tmp / "media"),
-        jwt_secret="j" * 40,
-        # The cloud voice is unreachable: every call switches to Piper (a provider switch).
-        tts_provider="elevenlabs,piper",
-        elevenlabs_api_key="el-key",
-        elevenlabs_base_url=f"http://127.0.0.1:{free_port()}",
-        stt_workers=1,
-        tts_workers=1,
-    )
+    settings = switching_voice_settings(tmp, KEY, "j" * 40)
     async with live_server(settings) as running:
         yield running
 
