@@ -3,7 +3,6 @@ JSON, and the browser's own timings (``POST /api/sandra/metrics``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -14,8 +13,8 @@ from voxagent.channels.webrtc.routes import session_user
 from voxagent.security.access import require_api_key
 from voxagent.security.rate_limit import RateLimiter
 from voxagent.services import Services
-from voxagent.telemetry.dashboard import CallSummary, dashboard
 from voxagent.telemetry.metrics import CONTENT_TYPE_LATEST
+from voxagent.web.routes.dashboard import snapshot
 
 __all__ = ["ClientMetrics", "router"]
 
@@ -45,47 +44,12 @@ async def prometheus(request: Request) -> Response:
 
 
 async def dashboard_numbers(request: Request) -> dict[str, dict[str, float | int | None]]:
-    """The seed's dashboard shape, from the live calls and the last hour's records."""
-    services = _services(request)
-    calls = services.calls
-    now = datetime.now(UTC)
-    records = await calls.records.store.active_since(now - timedelta(hours=1))
-    live = [calls.get(call_id) for call_id in calls.call_ids()]
-    live_ids = {c.call_id for c in live if c is not None}
-    live_response = [
-        ms
-        for c in live
-        if c is not None
-        for t in c.turns
-        if t.kind == "reply" and (ms := t.response_ms) is not None
-    ]
-    summaries = [
-        CallSummary(
-            r.started_at,
-            r.ended_at,
-            r.outcome,
-            [
-                float(ms)
-                for t in r.turns
-                if t.get("kind") == "reply"
-                and isinstance(ms := t.get("first_audio_sent_ms"), int | float)
-            ]
-            if r.call_id not in live_ids  # a live call's turns are counted from memory
-            else [],
-        )
-        for r in records
-    ]
-    webrtc = services.webrtc.counters if services.webrtc is not None else {}
-    return dashboard(
-        now=now,
-        active_calls=len(await calls.sessions.active()),
-        records=summaries,
-        live_response_ms=live_response,
-        rss_mb_samples=list(services.rss_samples),
-        network_checks=int(webrtc.get("network_checks", 0)),
-        network_stun_ok=int(webrtc.get("network_stun_ok", 0)),
-        provider_switches=services.switches_since(now - timedelta(hours=1)),
-    )
+    """The seed's dashboard shape, from the live calls and the last hour's records: the
+    numbers the live dashboard's stream carries, computed once, in one place."""
+    numbers: dict[str, dict[str, float | int | None]] = (
+        await snapshot(_services(request), 3600.0)
+    )["dashboard"]
+    return numbers
 
 
 for path in ("/api/metrics/dashboard", "/metrics/dashboard"):
